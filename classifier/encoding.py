@@ -1,0 +1,155 @@
+"""Turns (sentence, target span) pairs into model inputs, with the target marked."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Sequence
+
+import numpy as np
+
+SCHEMES = ("markers", "pair")
+# Two of BERT's reserved vocabulary slots serve as target markers, so the vocabulary (and the
+# frozen word-embedding matrix that ships inside the base package) stays unchanged.
+MARKER_TOKENS = ("[unused0]", "[unused1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetExample:
+    """One target mention inside a sentence; `end` is exclusive."""
+
+    sentence: str
+    start: int
+    end: int
+
+
+@dataclasses.dataclass
+class EncodedExample:
+    input_ids: list[int]
+    token_type_ids: list[int]
+    target_mask: list[int]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class TargetEncoder:
+    """Encodes target examples for one marking scheme.
+
+    `markers`: [CLS] left [M0] mention [M1] right [SEP].
+    `pair`:    [CLS] sentence [SEP] mention [SEP], segment ids 0/1.
+    In both, `target_mask` flags the mention's tokens in the sentence; the model pools them.
+    Long sentences are cut to a window around the target instead of from the end.
+    """
+
+    def __init__(self, tokenizer, scheme: str = "markers", max_length: int = 128):
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown target scheme {scheme!r}; expected one of {SCHEMES}")
+        self.tokenizer = tokenizer
+        self.scheme = scheme
+        self.max_length = max_length
+        self.cls_id = tokenizer.cls_token_id
+        self.sep_id = tokenizer.sep_token_id
+        self.pad_id = tokenizer.pad_token_id or 0
+        self.marker_ids = [tokenizer.convert_tokens_to_ids(t) for t in MARKER_TOKENS]
+        if scheme == "markers" and any(i is None or i == tokenizer.unk_token_id for i in self.marker_ids):
+            raise ValueError(f"tokenizer vocabulary lacks the marker tokens {MARKER_TOKENS}")
+
+    def encode(self, examples: Sequence[TargetExample]) -> list[EncodedExample]:
+        if not examples:
+            return []
+        # Tokenise each distinct sentence once: several targets often share a sentence.
+        sentences = list(dict.fromkeys(e.sentence for e in examples))
+        index = {s: i for i, s in enumerate(sentences)}
+        batch = self.tokenizer(
+            sentences, add_special_tokens=False, return_offsets_mapping=True,
+            return_attention_mask=False, return_token_type_ids=False)
+        out = []
+        for ex in examples:
+            i = index[ex.sentence]
+            out.append(self._encode_one(batch["input_ids"][i], batch["offset_mapping"][i], ex))
+        return out
+
+    def _target_token_span(self, offsets, start: int, end: int) -> tuple[int, int]:
+        first = last = None
+        for k, (a, b) in enumerate(offsets):
+            if b > start and a < end:
+                if first is None:
+                    first = k
+                last = k
+        if first is None:
+            # Span covers no token (whitespace, or past the end): point at the nearest token.
+            first = last = next((k for k, (a, _) in enumerate(offsets) if a >= start), len(offsets))
+            return first, first  # empty span
+        return first, last + 1
+
+    def _encode_one(self, ids, offsets, ex: TargetExample) -> EncodedExample:
+        t0, t1 = self._target_token_span(offsets, ex.start, ex.end)
+        mention = list(ids[t0:t1])
+        n_special = 4 if self.scheme == "markers" else 3 + len(mention)
+        budget = max(self.max_length - n_special, 1)
+        if len(mention) > budget:
+            mention = mention[:budget]
+            t1 = t0 + len(mention)
+        context = budget - len(mention)
+        left, right = list(ids[:t0]), list(ids[t1:])
+        # Share the context budget between both sides, giving unused room to the other side.
+        keep_left = min(len(left), max(context // 2, context - len(right)))
+        keep_right = min(len(right), context - keep_left)
+        left = left[len(left) - keep_left:]
+        right = right[:keep_right]
+        if self.scheme == "markers":
+            m0, m1 = self.marker_ids
+            input_ids = [self.cls_id, *left, m0, *mention, m1, *right, self.sep_id]
+            target_mask = [0] * (1 + len(left)) + [1] * (len(mention) + 2) + [0] * (len(right) + 1)
+            token_type_ids = [0] * len(input_ids)
+        else:
+            first = [self.cls_id, *left, *mention, *right, self.sep_id]
+            input_ids = first + mention + [self.sep_id]
+            target_mask = ([0] * (1 + len(left)) + [1] * len(mention) + [0] * (len(right) + 1)
+                           + [0] * (len(mention) + 1))
+            token_type_ids = [0] * len(first) + [1] * (len(mention) + 1)
+        if not any(target_mask):
+            target_mask[0] = 1  # nothing to pool: fall back to [CLS]
+        return EncodedExample(input_ids, token_type_ids, target_mask)
+
+
+def pad_batch(encoded: Iterable[EncodedExample], pad_id: int = 0) -> dict[str, np.ndarray]:
+    """Pads a batch to its own longest member (dynamic padding)."""
+    encoded = list(encoded)
+    width = max(len(e) for e in encoded)
+    n = len(encoded)
+    input_ids = np.full((n, width), pad_id, dtype=np.int64)
+    attention = np.zeros((n, width), dtype=np.int64)
+    token_type = np.zeros((n, width), dtype=np.int64)
+    target = np.zeros((n, width), dtype=np.int64)
+    for row, e in enumerate(encoded):
+        k = len(e)
+        input_ids[row, :k] = e.input_ids
+        attention[row, :k] = 1
+        token_type[row, :k] = e.token_type_ids
+        target[row, :k] = e.target_mask
+    return {"input_ids": input_ids, "attention_mask": attention,
+            "token_type_ids": token_type, "target_mask": target}
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Groups indices of similar length into batches, so padding stays small.
+
+    Args:
+        lengths: token length of each example.
+        batch_size: most examples in a batch.
+        max_tokens: optional cap on batch_size x longest length.
+    Returns:
+        Lists of indices, shortest examples first.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, current = [], []
+    for i in order:
+        longest = lengths[i]  # sorted ascending: the newest is the longest
+        if current and (len(current) >= batch_size
+                        or (max_tokens and (len(current) + 1) * longest > max_tokens)):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches

@@ -1,0 +1,180 @@
+"""Fine-tunes the target sentiment classifier on NewsMTSC with early stopping on dev macro-F1."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from classifier.artifacts import (DEFAULT_BASE, WORD_EMBEDDINGS, load_base, resolve_base,
+                                  save_model)
+from classifier.data import read_newsmtsc
+from classifier.encoding import TargetEncoder, length_batches, pad_batch
+from classifier.inference import TargetClassifier
+from classifier.metrics import classification_report
+from classifier.model import TargetSentimentModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    train: str
+    dev: str
+    out: str
+    scheme: str = "markers"
+    base: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_BASE))
+    max_length: int = 128
+    epochs: int = 4
+    batch_size: int = 32
+    lr: float = 6e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    patience: int = 2
+    evals_per_epoch: int = 2
+    seed: int = 13
+    threads: int = 2
+    limit: int | None = None  # train on the first N targets only (tests, quick trials)
+    model_id: str = "stancebeam-tsc-minilm"
+    weights_dtype: str = "float16"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def shuffled_length_batches(lengths, batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Batches of similar length (little padding) in random order; lengths get a little noise
+    so that batch composition changes between epochs."""
+    noisy = [n + rng.random() * 4 for n in lengths]
+    batches = length_batches(noisy, batch_size)
+    rng.shuffle(batches)
+    return batches
+
+
+def freeze_word_embeddings(model: TargetSentimentModel, trainable_rows: list[int]) -> None:
+    """Keeps the word-embedding matrix fixed except the marker rows, so the shipped delta is small.
+
+    The other rows' gradients are zeroed; with no weight decay on embeddings, AdamW then leaves
+    them bit-for-bit unchanged.
+    """
+    weight = model.encoder.embeddings.word_embeddings.weight
+    mask = torch.zeros(weight.shape[0], 1)
+    mask[trainable_rows] = 1.0
+    weight.register_hook(lambda grad: grad * mask)
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim < 2 or "LayerNorm" in name or "embeddings" in name:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def evaluate_model(model, encoder, examples, labels, batch_size=64) -> dict:
+    encoded = encoder.encode(examples)
+    model.eval()
+    preds = np.zeros(len(encoded), dtype=int)
+    with torch.inference_mode():
+        for idx in length_batches([len(e) for e in encoded], batch_size):
+            arrays = pad_batch([encoded[i] for i in idx], encoder.pad_id)
+            logits = model(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+            preds[idx] = logits.argmax(-1).numpy()
+    model.train()
+    return classification_report(labels, preds)
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Trains, keeps the best dev checkpoint in `cfg.out`, and returns a summary dict."""
+    seed_everything(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_x, train_y = read_newsmtsc(cfg.train)
+    dev_x, dev_y = read_newsmtsc(cfg.dev)
+    if cfg.limit:
+        train_x, train_y = train_x[:cfg.limit], train_y[:cfg.limit]
+    base_path = resolve_base(cfg.base, out)
+    tokenizer, bare = load_base(base_path)
+    encoder = TargetEncoder(tokenizer, cfg.scheme, cfg.max_length)
+    model = TargetSentimentModel(bare)
+    embeddings = model.encoder.embeddings.word_embeddings.weight
+    with torch.no_grad():  # start the markers from brackets rather than untrained slots
+        for marker, token in zip(encoder.marker_ids, ("[", "]")):
+            embeddings[marker] = embeddings[tokenizer.convert_tokens_to_ids(token)]
+    freeze_word_embeddings(model, encoder.marker_ids)
+    encoded = encoder.encode(train_x)
+    labels = torch.tensor(train_y)
+    rng = random.Random(cfg.seed)
+    steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr)
+    warmup = max(1, int(total * cfg.warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
+    history, best, bad_evals, step = [], -1.0, 0, 0
+    log.info("training %s on %d targets (%d steps/epoch), dev %d targets, scheme=%s",
+             cfg.model_id, len(encoded), steps_per_epoch, len(dev_x), cfg.scheme)
+    started = time.time()
+    model.train()
+    stop = False
+    for epoch in range(cfg.epochs):
+        bar = tqdm(shuffled_length_batches([len(e) for e in encoded], cfg.batch_size, rng),
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10)
+        for idx in bar:
+            arrays = pad_batch([encoded[i] for i in idx], encoder.pad_id)
+            logits = model(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+            loss = loss_fn(logits, labels[idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step % eval_every == 0 or step == total:
+                report = evaluate_model(model, encoder, dev_x, dev_y)
+                entry = {"step": step, "epoch": round(step / steps_per_epoch, 2),
+                         "dev_f1_macro": report["f1_macro"], "dev_accuracy": report["accuracy"],
+                         "elapsed_s": round(time.time() - started)}
+                history.append(entry)
+                log.info("eval %s", json.dumps(entry))
+                save_model(model, encoder, out / "checkpoint-last", cfg.base, cfg.model_id,
+                           cfg.weights_dtype)
+                if report["f1_macro"] > best:
+                    best, bad_evals = report["f1_macro"], 0
+                    save_model(model, encoder, out, cfg.base, cfg.model_id, cfg.weights_dtype,
+                               extra={"training": {**dataclasses.asdict(cfg), **entry}})
+                else:
+                    bad_evals += 1
+                    if bad_evals > cfg.patience:
+                        log.info("early stop: no dev gain in %d evaluations", bad_evals)
+                        stop = True
+                        break
+        if stop:
+            break
+    shutil.rmtree(out / "checkpoint-last", ignore_errors=True)
+    # Score the shipped artifact itself (reloaded from disk, stored dtype), not the live weights.
+    final = TargetClassifier.from_dir(str(out)).predict_proba(dev_x).argmax(-1)
+    summary = {"best_dev_f1_macro": best, "reloaded_dev": classification_report(dev_y, final),
+               "history": history, "seconds": round(time.time() - started)}
+    (out / "training_log.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
