@@ -75,6 +75,9 @@ def resolve_base(base: dict, model_dir: str | os.PathLike) -> str:
 def load_base(base_path: str):
     """Loads the tokenizer and the bare encoder from a local folder, offline."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per worker process is noise in pipeline logs
 
     tokenizer = AutoTokenizer.from_pretrained(base_path, local_files_only=True)
     encoder = AutoModel.from_pretrained(base_path, local_files_only=True, add_pooling_layer=False)

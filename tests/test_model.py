@@ -1,0 +1,127 @@
+"""The classifier: encoding, offline loading with clear errors, inference backends, train + evaluate."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from classifier.artifacts import MANIFEST, WEIGHTS, ModelLoadError, load_model
+from classifier.encoding import TargetEncoder, TargetExample
+from classifier.inference import TargetClassifier
+from pipeline.cli import main as cli_main
+
+SENTENCE = "Kim Jong Un praised China but warned the United States."
+EXAMPLES = [TargetExample(SENTENCE, 0, 11), TargetExample(SENTENCE, 20, 25),
+            TargetExample(SENTENCE, 41, 54)]
+
+
+def test_marker_encoding_wraps_the_target(tiny_model_dir):
+    loaded = load_model(tiny_model_dir)
+    enc = loaded.encoder.encode([EXAMPLES[1]])[0]
+    m0, m1 = loaded.encoder.marker_ids
+    ids = enc.input_ids
+    inner = ids[ids.index(m0) + 1:ids.index(m1)]
+    assert loaded.tokenizer.decode(inner) == "china"
+    assert sum(enc.target_mask) == len(inner) + 2
+
+
+def test_pair_encoding_and_window_around_a_far_target(tiny_model_dir):
+    tokenizer = load_model(tiny_model_dir).tokenizer
+    long_sentence = "word " * 200 + "China"
+    ex = TargetExample(long_sentence, len(long_sentence) - 5, len(long_sentence))
+    for scheme in ("markers", "pair"):
+        enc = TargetEncoder(tokenizer, scheme, 32).encode([ex])[0]
+        assert len(enc) <= 32 and sum(enc.target_mask) >= 1
+        if scheme == "pair":
+            assert enc.token_type_ids[-1] == 1
+
+
+def test_predict_proba_is_a_distribution(tiny_model_dir):
+    probs = TargetClassifier.from_dir(str(tiny_model_dir)).predict_proba(EXAMPLES)
+    assert probs.shape == (3, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_onnx_int8_backend_agrees_with_torch(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("STANCEBEAM_CACHE", str(tmp_path))
+    fp32 = TargetClassifier.from_dir(str(tiny_model_dir)).predict_proba(EXAMPLES)
+    int8 = TargetClassifier.from_dir(str(tiny_model_dir), backend="onnx-int8").predict_proba(EXAMPLES)
+    assert np.abs(fp32 - int8).max() < 0.05
+    assert list(tmp_path.rglob("model-int8.onnx"))
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("missing_manifest", "stancebeam_model.json is missing"),
+    ("missing_weights", "weights file .* is missing"),
+    ("corrupt_weights", "does not match the sha256"),
+    ("wrong_shape", "does not match the base encoder|has shape"),
+    ("no_dir", "does not exist"),
+])
+def test_damaged_model_dirs_fail_clearly(tiny_model_dir, tmp_path, damage, message):
+    target = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, target)
+    if damage == "missing_manifest":
+        (target / MANIFEST).unlink()
+    elif damage == "missing_weights":
+        (target / WEIGHTS).unlink()
+    elif damage == "corrupt_weights":
+        data = bytearray((target / WEIGHTS).read_bytes())
+        data[-10:] = b"0123456789"
+        (target / WEIGHTS).write_bytes(bytes(data))
+    elif damage == "wrong_shape":
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(str(target / WEIGHTS))
+        state["head.weight"] = state["head.weight"][:, :10].contiguous()
+        save_file(state, str(target / WEIGHTS))
+        manifest = json.loads((target / MANIFEST).read_text())
+        manifest.pop("weights_sha256")
+        (target / MANIFEST).write_text(json.dumps(manifest))
+    elif damage == "no_dir":
+        target = tmp_path / "nowhere"
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(target)
+
+
+def write_newsmtsc(path, n):
+    rows = []
+    for i in range(n):
+        polarity, verb = [(2.0, "attacked"), (4.0, "met"), (6.0, "praised")][i % 3]
+        sentence = f"Reporters said Smith {verb} Jones on day {i}."
+        rows.append({"primary_gid": str(i), "sentence_normalized": sentence, "targets": [
+            {"from": sentence.index("Jones"), "to": sentence.index("Jones") + 5, "mention": "Jones",
+             "polarity": polarity}]})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_train_and_evaluate_end_to_end(tiny_model_dir, tmp_path, capsys):
+    train = write_newsmtsc(tmp_path / "train.jsonl", 48)
+    dev = write_newsmtsc(tmp_path / "dev.jsonl", 12)
+    out = tmp_path / "trained"
+    code = cli_main(["train", "--train", str(train), "--dev", str(dev), "--out", str(out),
+                     "--base-path", str(tiny_model_dir / "encoder"), "--epochs", "2",
+                     "--batch-size", "8", "--threads", "1", "--max-length", "32"])
+    assert code == 0
+    assert (out / MANIFEST).is_file() and (out / "training_log.json").is_file()
+    log = json.loads((out / "training_log.json").read_text())
+    assert len(log["history"]) >= 2
+    capsys.readouterr()
+    assert cli_main(["evaluate", "--data", str(dev), "--model", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["n_targets"] == 12
+    assert set(report) >= {"f1_macro", "accuracy", "per_class", "confusion_matrix"}
+    assert sum(map(sum, report["confusion_matrix"])) == 12
+    # Deterministic: the same seed gives the same weights.
+    out2 = tmp_path / "trained2"
+    cli_main(["train", "--train", str(train), "--dev", str(dev), "--out", str(out2),
+              "--base-path", str(tiny_model_dir / "encoder"), "--epochs", "2", "--batch-size", "8",
+              "--threads", "1", "--max-length", "32"])
+    assert json.loads((out2 / MANIFEST).read_text())["weights_sha256"] == \
+        json.loads((out / MANIFEST).read_text())["weights_sha256"]
+
+
+def test_evaluate_reports_a_missing_model_clearly(tmp_path, capsys):
+    data = write_newsmtsc(tmp_path / "d.jsonl", 3)
+    assert cli_main(["evaluate", "--data", str(data), "--model", str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err

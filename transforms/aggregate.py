@@ -1,0 +1,177 @@
+"""Per-document aggregation: mention rows, actor sentiment, holder-to-target stance, document tone."""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from typing import Iterable
+
+import apache_beam as beam
+import numpy as np
+
+from classifier.model import LABELS
+from transforms.actors import AnalysedDocument
+from transforms.classify import ClassifiedMention
+from transforms.gazetteer import Actor
+from transforms.speakers import ARTICLE
+
+STANCE_OF = {"negative": "against", "neutral": "neutral", "positive": "favor"}
+ARTICLE_ACTOR = Actor(ARTICLE, "(the article)", "article")
+TOP_EVIDENCE = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    model_id: str
+
+
+def label_of(probs) -> str:
+    return LABELS[int(np.argmax(probs))]
+
+
+def evidence(classified: list[ClassifiedMention], limit: int = TOP_EVIDENCE) -> list[dict]:
+    """The mentions with the strongest signal (|p_pos - p_neg|), one per sentence, strongest first."""
+    ranked = sorted(classified, key=lambda c: (-abs(c.score), c.mention.index))
+    seen, out = set(), []
+    for c in ranked:
+        if c.mention.sentence_index in seen:
+            continue
+        seen.add(c.mention.sentence_index)
+        out.append({"sentence": c.mention.sentence, "sentence_index": c.mention.sentence_index,
+                    "start": c.mention.start, "end": c.mention.end,
+                    "label": label_of(c.probs), "score": round(c.score, 6)})
+        if len(out) == limit:
+            break
+    return out
+
+
+def mean_probs(classified: list[ClassifiedMention]) -> np.ndarray:
+    return np.mean([c.probs for c in classified], axis=0)
+
+
+def _actor_columns(actor: Actor, prefix: str) -> dict:
+    return {f"{prefix}_id": actor.actor_id, f"{prefix}_name": actor.name, f"{prefix}_type": actor.actor_type}
+
+
+def mention_row(c: ClassifiedMention, run: RunInfo) -> dict:
+    m = c.mention
+    return {"run_id": run.run_id, "model_id": c.model_id or run.model_id, "doc_id": m.doc_id,
+            "mention_id": m.mention_id, **_actor_columns(m.actor, "actor"),
+            "actor_country": m.actor.country, "text": m.text, "start": m.start, "end": m.end,
+            "ner_label": m.ner_label, "sentence_index": m.sentence_index, "sentence": m.sentence,
+            "holder_id": m.holder_id, "label": label_of(c.probs),
+            "p_negative": c.probs[0], "p_neutral": c.probs[1], "p_positive": c.probs[2],
+            "score": c.score}
+
+
+def actor_sentiment_rows(doc_id: str, classified: list[ClassifiedMention], run: RunInfo) -> Iterable[dict]:
+    by_actor = defaultdict(list)
+    for c in classified:
+        by_actor[c.mention.actor.actor_id].append(c)
+    for actor_id in sorted(by_actor):
+        group = by_actor[actor_id]
+        actor = group[0].mention.actor
+        probs = mean_probs(group)
+        top = evidence(group)
+        yield {"run_id": run.run_id, "model_id": run.model_id, "doc_id": doc_id,
+               **_actor_columns(actor, "actor"), "actor_country": actor.country,
+               "n_mentions": len(group), "p_negative": probs[0], "p_neutral": probs[1],
+               "p_positive": probs[2], "score": float(probs[2] - probs[0]), "label": label_of(probs),
+               "evidence_sentence": top[0]["sentence"], "evidence": top}
+
+
+def stance_rows(analysed: AnalysedDocument, classified: list[ClassifiedMention], run: RunInfo) -> Iterable[dict]:
+    """Holder -> target stance from the holder's statements that mention the target.
+
+    A statement is a sentence whose speaker is the holder (or the article itself when no speaker
+    is named); the target's classified mentions in those sentences give the stance: favor when
+    the mean probabilities lean positive, against when negative. A holder's mentions of itself
+    are not stance.
+    """
+    groups = defaultdict(list)
+    for c in classified:
+        holder = c.mention.holder_id
+        if holder != c.mention.actor.actor_id:
+            groups[(holder, c.mention.actor.actor_id)].append(c)
+    for holder_id, target_id in sorted(groups):
+        group = groups[(holder_id, target_id)]
+        holder = ARTICLE_ACTOR if holder_id == ARTICLE else analysed.actors.get(
+            holder_id, Actor(holder_id, holder_id, "unknown"))
+        target = group[0].mention.actor
+        probs = mean_probs(group)
+        top = evidence(group)
+        yield {"run_id": run.run_id, "model_id": run.model_id, "doc_id": analysed.document.doc_id,
+               **_actor_columns(holder, "holder"), **_actor_columns(target, "target"),
+               "n_statements": len({c.mention.sentence_index for c in group}),
+               "p_negative": probs[0], "p_neutral": probs[1], "p_positive": probs[2],
+               "score": float(probs[2] - probs[0]), "stance": STANCE_OF[label_of(probs)],
+               "evidence_sentence": top[0]["sentence"], "evidence": top}
+
+
+def document_row(analysed: AnalysedDocument, classified: list[ClassifiedMention], run: RunInfo) -> dict:
+    d = analysed.document
+    tone = float(np.mean([c.score for c in classified])) if classified else None
+    return {"run_id": run.run_id, "model_id": run.model_id, "doc_id": d.doc_id, "origin": d.origin,
+            "title": d.title, "date": d.date, "source": d.source, "url": d.url,
+            "n_chars": d.n_chars, "n_chars_processed": analysed.n_chars_processed,
+            "n_sentences": analysed.n_sentences, "n_mentions": len(classified),
+            "n_actors": len({c.mention.actor.actor_id for c in classified}),
+            "n_statements": analysed.n_statements, "tone": tone,
+            "tone_label": None if tone is None else tone_label(tone)}
+
+
+def tone_label(tone: float, band: float = 0.1) -> str:
+    """Document tone is a mean of scores in [-1, 1]: a small band around 0 counts as neutral."""
+    return "positive" if tone > band else "negative" if tone < -band else "neutral"
+
+
+class AggregateDocumentFn(beam.DoFn):
+    """(doc_id, {analysed: [doc], classified: [mentions]}) -> (table, date, row) tuples."""
+
+    def __init__(self, run: RunInfo):
+        self.run = run
+        self.actors = beam.metrics.Metrics.counter("stancebeam", "actor_rows")
+        self.documents = beam.metrics.Metrics.counter("stancebeam", "documents_written")
+
+    def process(self, element):
+        doc_id, grouped = element
+        analysed_list = list(grouped["analysed"])
+        if analysed_list:  # always, as mentions come from analysed documents
+            yield from self._rows(doc_id, analysed_list[0], grouped["classified"])
+
+    def _rows(self, doc_id, analysed, classified):
+        classified = sorted(classified, key=lambda c: c.mention.index)
+        date = analysed.document.date
+        self.documents.inc()
+        yield "documents", date, document_row(analysed, classified, self.run)
+        for c in classified:
+            yield "mentions", date, mention_row(c, self.run)
+        for row in actor_sentiment_rows(doc_id, classified, self.run):
+            self.actors.inc()
+            yield "actor_sentiment", date, row
+        for row in stance_rows(analysed, classified, self.run):
+            yield "actor_stance", date, row
+
+
+def key_analysed(analysed: AnalysedDocument):
+    # The mentions travel classified on the other side of the join: do not shuffle them twice.
+    return analysed.document.doc_id, dataclasses.replace(analysed, mentions=())
+
+
+def key_classified(c: ClassifiedMention):
+    return c.mention.doc_id, c
+
+
+class AggregateDocuments(beam.PTransform):
+    """Joins each document with its classified mentions and emits rows for every table."""
+
+    def __init__(self, run: RunInfo):
+        super().__init__()
+        self.run = run
+
+    def expand(self, inputs):
+        analysed, classified = inputs
+        return ({"analysed": analysed | "KeyAnalysed" >> beam.Map(key_analysed),
+                 "classified": classified | "KeyClassified" >> beam.Map(key_classified)}
+                | "JoinByDocument" >> beam.CoGroupByKey()
+                | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run)))
