@@ -97,26 +97,25 @@ def link_short_forms(doc, spans):
     """Within a document, joins a short name to the full person name it abbreviates.
 
     "Kim" -> "Kim Jong Un", "Wang" -> "Wang Wenbin": a mention whose words are the first or last
-    words of a longer person name in the same document takes that person's actor; the nearest
-    preceding full name wins, else the first following one. The NER label of the short form is
-    not trusted (spaCy tags "Wang" as ORG at times); dictionary matches are never relinked.
+    words of a longer person name in the same document takes that person's actor. Among several
+    candidates a gazetteer person wins ("Biden" -> Joe Biden over Hunter Biden), then the nearest
+    preceding full name, then the first following one. The NER label of the short form is not
+    trusted (spaCy tags "Wang" as ORG at times); dictionary matches are never relinked.
     """
-    people = [(s, e, actor) for s, e, actor, _ in spans if actor.actor_type == PERSON and e - s > 1]
+    people = [(s, e, actor, label == GAZETTEER_LABEL) for s, e, actor, label in spans
+              if actor.actor_type == PERSON and e - s > 1]
     linked = []
     for start, end, actor, label in spans:
-        if label != GAZETTEER_LABEL and not any(s == start and e == end for s, e, _ in people):
-            words = [clean_surface(t.text) for t in doc[start:end]]
-            words = [w for w in words if w]
-            best = None
-            for s, e, person in people:
+        if label != GAZETTEER_LABEL and not any(s == start and e == end for s, e, _, _ in people):
+            words = [w for w in (clean_surface(t.text) for t in doc[start:end]) if w]
+            candidates = []
+            for s, e, person, known in people:
                 full = [clean_surface(t.text) for t in doc[s:e]]
                 if 0 < len(words) < len(full) and (full[:len(words)] == words or full[-len(words):] == words):
-                    if s < start and (best is None or best[0] < s or best[0] > start):
-                        best = (s, person)
-                    elif best is None:
-                        best = (s, person)
-            if best:
-                actor = best[1]
+                    # gazetteer people first, then the nearest preceding, then the nearest following
+                    candidates.append(((not known, s > start, abs(start - s)), person))
+            if candidates:
+                actor = min(candidates, key=lambda c: c[0])[1]
         linked.append((start, end, actor, label))
     return linked
 
