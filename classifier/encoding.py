@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-SCHEMES = ("markers", "pair")
+SCHEMES = ("markers", "pair", "markers+pair")
 # Two of BERT's reserved vocabulary slots serve as target markers, so the vocabulary (and the
 # frozen word-embedding matrix that ships inside the base package) stays unchanged.
 MARKER_TOKENS = ("[unused0]", "[unused1]")
@@ -36,6 +36,7 @@ class TargetEncoder:
 
     `markers`: [CLS] left [M0] mention [M1] right [SEP].
     `pair`:    [CLS] sentence [SEP] mention [SEP], segment ids 0/1.
+    `markers+pair`: [CLS] left [M0] mention [M1] right [SEP] mention [SEP].
     In both, `target_mask` flags the mention's tokens in the sentence; the model pools them.
     Long sentences are cut to a window around the target instead of from the end.
     """
@@ -50,7 +51,7 @@ class TargetEncoder:
         self.sep_id = tokenizer.sep_token_id
         self.pad_id = tokenizer.pad_token_id or 0
         self.marker_ids = [tokenizer.convert_tokens_to_ids(t) for t in MARKER_TOKENS]
-        if scheme == "markers" and any(i is None or i == tokenizer.unk_token_id for i in self.marker_ids):
+        if scheme.startswith("markers") and any(i is None or i == tokenizer.unk_token_id for i in self.marker_ids):
             raise ValueError(f"tokenizer vocabulary lacks the marker tokens {MARKER_TOKENS}")
 
     def encode(self, examples: Sequence[TargetExample]) -> list[EncodedExample]:
@@ -84,7 +85,7 @@ class TargetEncoder:
     def _encode_one(self, ids, offsets, ex: TargetExample) -> EncodedExample:
         t0, t1 = self._target_token_span(offsets, ex.start, ex.end)
         mention = list(ids[t0:t1])
-        n_special = 4 if self.scheme == "markers" else 3 + len(mention)
+        n_special = {"markers": 4, "pair": 3 + len(mention), "markers+pair": 5 + len(mention)}[self.scheme]
         budget = max(self.max_length - n_special, 1)
         if len(mention) > budget:
             mention = mention[:budget]
@@ -96,17 +97,18 @@ class TargetEncoder:
         keep_right = min(len(right), context - keep_left)
         left = left[len(left) - keep_left:]
         right = right[:keep_right]
-        if self.scheme == "markers":
+        if self.scheme.startswith("markers"):
             m0, m1 = self.marker_ids
             input_ids = [self.cls_id, *left, m0, *mention, m1, *right, self.sep_id]
             target_mask = [0] * (1 + len(left)) + [1] * (len(mention) + 2) + [0] * (len(right) + 1)
-            token_type_ids = [0] * len(input_ids)
         else:
-            first = [self.cls_id, *left, *mention, *right, self.sep_id]
-            input_ids = first + mention + [self.sep_id]
-            target_mask = ([0] * (1 + len(left)) + [1] * len(mention) + [0] * (len(right) + 1)
-                           + [0] * (len(mention) + 1))
-            token_type_ids = [0] * len(first) + [1] * (len(mention) + 1)
+            input_ids = [self.cls_id, *left, *mention, *right, self.sep_id]
+            target_mask = [0] * (1 + len(left)) + [1] * len(mention) + [0] * (len(right) + 1)
+        token_type_ids = [0] * len(input_ids)
+        if self.scheme.endswith("pair"):
+            input_ids += mention + [self.sep_id]
+            target_mask += [0] * (len(mention) + 1)
+            token_type_ids += [1] * (len(mention) + 1)
         if not any(target_mask):
             target_mask[0] = 1  # nothing to pool: fall back to [CLS]
         return EncodedExample(input_ids, token_type_ids, target_mask)

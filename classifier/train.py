@@ -37,6 +37,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 6e-5
     weight_decay: float = 0.01
+    label_smoothing: float = 0.0
     warmup: float = 0.1
     patience: int = 2
     evals_per_epoch: int = 2
@@ -128,7 +129,7 @@ def train(cfg: TrainConfig) -> dict:
     warmup = max(1, int(total * cfg.warmup))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
     history, best, bad_evals, step = [], -1.0, 0, 0
     log.info("training %s on %d targets (%d steps/epoch), dev %d targets, scheme=%s",

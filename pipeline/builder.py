@@ -107,7 +107,7 @@ def build_batch_pipeline(options: PipelineOptions, settings: JobSettings) -> bea
     rows, analysis_errors = unique.documents | "Analyse" >> AnalyseDocuments(settings)
     errors = ((read.errors, parsed.errors, unique.errors, analysis_errors)
               | "FlattenErrors" >> beam.Flatten())
-    error_rows = errors | "ErrorRows" >> beam.ParDo(ErrorRowFn(settings.run.run_id))
+    error_rows = errors | "ErrorRows" >> beam.ParDo(ErrorRowFn(settings.run.run_id, settings.run.model_id))
     all_rows = (rows, error_rows) | "AllRows" >> beam.Flatten()
     count_actors(rows)
     _ = all_rows | "WriteTables" >> WriteTables(opts.output, settings.files_per_partition)

@@ -48,7 +48,7 @@ def cmd_train(argv: list[str]) -> int:
     parser.add_argument("--dev", required=True)
     parser.add_argument("--out", required=True)
     defaults = TrainConfig(train="", dev="", out="")
-    for field in ("scheme", "max_length", "epochs", "batch_size", "lr", "patience", "seed",
+    for field in ("scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing", "patience", "seed",
                   "threads", "limit", "model_id", "evals_per_epoch"):
         default = getattr(defaults, field)
         kind = type(default) if default is not None else int

@@ -67,7 +67,7 @@ DOCS = [
      [("country:DEU", 0, "article", 0.05, 0.65, 0.30), ("country:FRA", 0, "article", 0.05, 0.45, 0.50)]),
 ]
 
-ERROR = {"run_id": RUN["run_id"], "error_id": "e3b0c44298fc", "origin": "data/wire.jsonl:17",
+ERROR = {**RUN, "error_id": "e3b0c44298fc", "origin": "data/wire.jsonl:17",
          "doc_id": None, "stage": "parse", "severity": "rejected",
          "reason": "empty body", "excerpt": '{"title": "", "body": ""}'}
 

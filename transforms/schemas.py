@@ -103,7 +103,7 @@ ACTOR_STANCE = pa.schema([
 ])
 
 ERRORS = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
+    *_RUN,
     pa.field("error_id", pa.string(), nullable=False),  # stable: hash of origin, stage, reason
     pa.field("origin", pa.string(), nullable=False),
     pa.field("doc_id", pa.string()),

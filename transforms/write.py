@@ -26,23 +26,24 @@ from transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, partition_va
 log = logging.getLogger(__name__)
 
 
-def error_row(error: ErrorRecord, run_id: str) -> tuple[str, str | None, dict]:
+def error_row(error: ErrorRecord, run_id: str, model_id: str) -> tuple[str, str | None, dict]:
     return "errors", error.date, {
-        "run_id": run_id, "error_id": error.error_id, "origin": error.origin, "doc_id": error.doc_id,
+        "run_id": run_id, "model_id": model_id, "error_id": error.error_id, "origin": error.origin, "doc_id": error.doc_id,
         "stage": error.stage, "severity": error.severity, "reason": error.reason, "excerpt": error.excerpt}
 
 
 class ErrorRowFn(beam.DoFn):
     """ErrorRecord -> errors-table row, counting rejected documents and warnings."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, model_id: str):
         self.run_id = run_id
+        self.model_id = model_id
         self.counts = {s: beam.metrics.Metrics.counter("stancebeam", f"errors_{s}")
                        for s in ("rejected", "warning")}
 
     def process(self, error: ErrorRecord):
         self.counts[error.severity].inc()
-        yield error_row(error, self.run_id)
+        yield error_row(error, self.run_id, self.model_id)
 
 
 def partition_dir(root: str, table: str, date_iso: str | None) -> str:

@@ -1,0 +1,1 @@
+"""Throughput and quantisation benchmarks (run as modules: python -m benchmarks.NAME)."""
