@@ -21,6 +21,7 @@ from transforms.write import ErrorRowFn
 log = logging.getLogger(__name__)
 
 ALLOWED_LATENESS_SECONDS = 0  # see AnalyseMessages
+CANCEL_WAIT_SECONDS = 2
 
 
 class StreamingTestOptions(PipelineOptions):
@@ -84,16 +85,6 @@ class AnalyseMessages(beam.PTransform):
         return all_rows | "WriteTables" >> WriteWindowedTables(self.output)
 
 
-def build_streaming_pipeline(options: PipelineOptions, settings: JobSettings) -> beam.Pipeline:
-    opts = options.view_as(StancebeamOptions)
-    run_seconds = options.view_as(StreamingTestOptions).streaming_run_seconds
-    p = BoundedRunPipeline(run_seconds, options=options) if run_seconds else beam.Pipeline(options=options)
-    messages = p | "ReadPubSub" >> ReadFromPubSub(subscription=opts.input_subscription, with_attributes=True)
-    _ = messages | "AnalyseMessages" >> AnalyseMessages(
-        settings, opts.input_subscription, opts.window_seconds, opts.output)
-    return p
-
-
 class BoundedRunPipeline(beam.Pipeline):
     """A pipeline whose run() result stops the job after `seconds` (--streaming-run-seconds)."""
 
@@ -132,8 +123,18 @@ class BoundedRunResult(PipelineResult):
             self._wait_in_thread()
         if not PipelineState.is_terminal(self.state):
             log.info("streaming run: %.0f s passed, cancelling the job", self.seconds)
-            self._result.cancel()
+            self._cancel()
         return self.state
+
+    def _cancel(self):
+        # The DirectRunner's cancel() joins its worker threads, and one may be inside a Pub/Sub
+        # pull that returns only after 30 s on an idle subscription: do not wait for that.
+        canceller = threading.Thread(target=self._result.cancel, name="stancebeam-cancel", daemon=True)
+        canceller.start()
+        canceller.join(CANCEL_WAIT_SECONDS)
+        if canceller.is_alive():
+            log.warning("streaming run: the job is still stopping after %d s; not waiting for it",
+                        CANCEL_WAIT_SECONDS)
 
     def _wait_in_thread(self):
         failure: list[BaseException] = []
@@ -149,3 +150,14 @@ class BoundedRunResult(PipelineResult):
         waiter.join(self.seconds)
         if failure:
             raise failure[0]
+
+
+def build_streaming_pipeline(options: PipelineOptions, settings: JobSettings) -> beam.Pipeline:
+    """Pub/Sub subscription -> windowed tables under --output; built, not run."""
+    opts = options.view_as(StancebeamOptions)
+    run_seconds = options.view_as(StreamingTestOptions).streaming_run_seconds
+    p = BoundedRunPipeline(run_seconds, options=options) if run_seconds else beam.Pipeline(options=options)
+    messages = p | "ReadPubSub" >> ReadFromPubSub(subscription=opts.input_subscription, with_attributes=True)
+    _ = messages | "AnalyseMessages" >> AnalyseMessages(
+        settings, opts.input_subscription, opts.window_seconds, opts.output)
+    return p

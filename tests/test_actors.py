@@ -82,3 +82,20 @@ def test_extract_actors_transform(sample_doc):
         assert_that(out.analysed | beam.Map(lambda a: (a.document.doc_id, a.n_statements > 3,
                                                         "person:kim_jong_un" in a.actors)),
                     equal_to([(sample_doc.doc_id, True, True)]))
+
+
+@pytest.mark.parametrize("sentence,protected,not_protected", [
+    ("Kim denounced hostile forces attempting to stifle Chinese progress.", "Chinese", "forces"),
+    ("Obama accused Russia of trying to undermine Ukraine.", "Ukraine", "Russia"),
+    ("The minister condemned the militants who attacked Kenya.", "Kenya", "militants"),
+    ("Merkel criticised China for failing to enforce sanctions on North Korea.", None, "Korea"),
+    ("Macron praised Germany for helping Greece.", None, "Greece"),
+])
+def test_victims_of_criticised_acts_are_protected(extractor, sentence, protected, not_protected):
+    from transforms.speakers import protected_tokens
+
+    doc = extractor.nlp(sentence)
+    marked = {doc[i].text for i in protected_tokens(next(doc.sents))}
+    if protected:
+        assert protected in marked
+    assert not_protected not in marked

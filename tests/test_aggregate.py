@@ -62,3 +62,21 @@ def test_aggregate_transform_emits_every_table_and_documents_without_mentions():
         assert_that(counts, equal_to([
             (("documents", "d1"), 1), (("documents", "d2"), 1), (("mentions", "d1"), 5),
             (("actor_sentiment", "d1"), 3), (("actor_stance", "d1"), 3)]))
+
+
+def test_protected_mentions_count_with_swapped_polarity():
+    victim = mention(5, CHINA, 4, KIM.actor_id, (0.8, 0.1, 0.1))
+    victim = ClassifiedMention(dataclasses_replace(victim.mention, protected=True), victim.probs, "m")
+    rows = {r["target_id"]: r for r in stance_rows(ANALYSED, [victim], RUN)}
+    assert rows[CHINA.actor_id]["stance"] == "favor"
+    assert abs(rows[CHINA.actor_id]["score"] - 0.7) < 1e-6
+    from transforms.aggregate import mention_row
+
+    raw = mention_row(victim, RUN)
+    assert raw["label"] == "negative" and raw["protected"] is True  # the classifier's own output
+
+
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

@@ -10,7 +10,7 @@ import apache_beam as beam
 
 from transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
 from transforms.records import Document, ErrorRecord, excerpt
-from transforms.speakers import ARTICLE, find_speaker
+from transforms.speakers import ARTICLE, find_speaker, protected_tokens
 
 log = logging.getLogger(__name__)
 ERRORS = "errors"
@@ -33,6 +33,7 @@ class Mention:
     sentence: str
     sentence_start: int
     holder_id: str
+    protected: bool = False  # a victim of an act the sentence criticises (see speakers.py)
 
     @property
     def mention_id(self) -> str:
@@ -163,6 +164,7 @@ class ActorExtractor:
 
         sentences = list(doc.sents)
         holders = [find_speaker(sent, actor_at, last_person) or ARTICLE for sent in sentences]
+        protected = set().union(*(protected_tokens(sent) for sent in sentences))
         sent_of_token = {}
         for k, sent in enumerate(sentences):
             for i in range(sent.start, sent.end):
@@ -181,7 +183,7 @@ class ActorExtractor:
                 doc_id=document.doc_id, index=index, actor=actor, text=surface,
                 start=s_char, end=s_char + len(surface), ner_label=label, sentence_index=k,
                 sentence=sent.text.strip(), sentence_start=sent.start_char + (len(sent.text) - len(sent.text.lstrip())),
-                holder_id=holders[k]))
+                holder_id=holders[k], protected=any(i in protected for i in range(start, end))))
         # A holder that is itself an actor of the document has its name there already.
         return AnalysedDocument(
             document=document, n_chars_processed=len(text), n_sentences=len(sentences),

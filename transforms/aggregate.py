@@ -39,14 +39,14 @@ def evidence(classified: list[ClassifiedMention], limit: int = TOP_EVIDENCE) -> 
         seen.add(c.mention.sentence_index)
         out.append({"sentence": c.mention.sentence, "sentence_index": c.mention.sentence_index,
                     "start": c.mention.start, "end": c.mention.end,
-                    "label": label_of(c.probs), "score": round(c.score, 6)})
+                    "label": label_of(c.oriented), "score": round(c.score, 6)})
         if len(out) == limit:
             break
     return out
 
 
 def mean_probs(classified: list[ClassifiedMention]) -> np.ndarray:
-    return np.mean([c.probs for c in classified], axis=0)
+    return np.mean([c.oriented for c in classified], axis=0)
 
 
 def _actor_columns(actor: Actor, prefix: str) -> dict:
@@ -59,9 +59,9 @@ def mention_row(c: ClassifiedMention, run: RunInfo) -> dict:
             "mention_id": m.mention_id, **_actor_columns(m.actor, "actor"),
             "actor_country": m.actor.country, "text": m.text, "start": m.start, "end": m.end,
             "ner_label": m.ner_label, "sentence_index": m.sentence_index, "sentence": m.sentence,
-            "holder_id": m.holder_id, "label": label_of(c.probs),
+            "holder_id": m.holder_id, "protected": m.protected, "label": label_of(c.probs),
             "p_negative": c.probs[0], "p_neutral": c.probs[1], "p_positive": c.probs[2],
-            "score": c.score}
+            "score": c.probs[2] - c.probs[0]}
 
 
 def actor_sentiment_rows(doc_id: str, classified: list[ClassifiedMention], run: RunInfo) -> Iterable[dict]:

@@ -54,8 +54,16 @@ class ClassifiedMention:
     model_id: str
 
     @property
+    def oriented(self) -> tuple[float, float, float]:
+        """The probabilities as the text means them: negative and positive swap for a victim of
+        criticism (`Mention.protected`), whom the classifier scores as portrayed under attack."""
+        neg, neu, pos = self.probs
+        return (pos, neu, neg) if self.mention.protected else self.probs
+
+    @property
     def score(self) -> float:
-        return self.probs[2] - self.probs[0]
+        """p(positive) - p(negative) of the oriented probabilities."""
+        return self.oriented[2] - self.oriented[0]
 
 
 def to_examples(analysed: AnalysedDocument):

