@@ -55,9 +55,11 @@ class AnalyseMessages(beam.PTransform):
     Allowed lateness is 0 by default: AnalyseDocuments joins each document with its classified
     mentions in a CoGroupByKey, and only the watermark guarantees that both sides of a document
     are there when it fires. A late pane fires per bundle, so a late document would come out
-    without its mentions (see the late-data test). With publish-time timestamps the Pub/Sub
-    watermark follows the backlog's oldest publish time, so data is late only if the runner's
-    watermark estimate runs ahead of a delivery; Beam drops such data at the first GroupByKey.
+    without its mentions (tests/test_streaming.py, the xfail late-document test). With
+    publish-time timestamps the Pub/Sub watermark follows the backlog's oldest publish time, so
+    data is late only if the runner's watermark estimate runs ahead of a delivery; Beam drops such
+    data at the first GroupByKey (Dataflow counts it; the Python SDK has no counter for it).
+    A redelivered message in the same window becomes a `dedupe` row of the errors table.
     """
 
     def __init__(self, settings: JobSettings, subscription: str, window_seconds: int, output: str,

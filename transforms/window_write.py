@@ -26,6 +26,7 @@ class ParquetSink(fileio.FileSink):
         self.table = table
         self._fh = None
         self._rows: list[dict] = []
+        self._finished = False
 
     def create_metadata(self, destination, full_file_name):
         # AUTO would pick a compression from the temporary name; Parquet compresses itself.
@@ -35,17 +36,23 @@ class ParquetSink(fileio.FileSink):
     def open(self, fh):
         self._fh = fh
         self._rows = []
+        self._finished = False
 
     def write(self, record):
         _, _, row = record
         self._rows.append(row)
 
     def flush(self):
+        if self._finished:  # a Parquet file cannot be appended to after its footer
+            if self._rows:
+                raise RuntimeError(f"{self.table}: rows written after the Parquet file was finished")
+            return
         table = to_arrow(self.table, self._rows)
         writer = pq.ParquetWriter(self._fh, table.schema, compression="zstd")
         writer.write_table(table)
-        writer.close()
+        writer.close()  # writes the footer; fileio closes the file handle itself
         self._rows = []
+        self._finished = True
 
 
 def destination_of(element) -> str:
