@@ -83,9 +83,9 @@ def raw_records(path: Path):
 
 
 def source_documents(news: Path, samples: Path = SAMPLES) -> list[Document]:
-    """Distinct documents (by id, as the pipeline deduplicates) of the news file and the samples."""
+    """Distinct documents (by id, as the pipeline deduplicates) of the samples, then the news file."""
     documents, seen = [], set()
-    for path in [news, *sorted(p for p in samples.glob("*") if p.is_file())]:
+    for path in [*sorted(p for p in samples.glob("*") if p.is_file()), news]:
         for raw in raw_records(path):
             try:
                 parsed = list(parse_record(raw))
@@ -347,6 +347,13 @@ def rates(run: dict, limit: dict | None) -> dict:
     return out
 
 
+def startup_cost(sources: list[Document], model_dir: str, workdir: Path, env: dict, timeout: float) -> dict:
+    """The 1-process pipeline on one document: the fixed cost (imports, model loads, graph) in every run."""
+    corpus = write_corpus(build_corpus(sources, 1), workdir / "one-document.jsonl")
+    run = run_pipeline(PIPELINE_RUNS["torch-1proc"], corpus, model_dir, workdir, env, timeout)
+    return {"wall_s": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"], "ok": run.get("summary") is not None}
+
+
 def memory_scan(sizes: list[int], sources: list[Document], model_dir: str, workdir: Path, env: dict,
                 timeout_for) -> list[dict]:
     """Peak RSS of the 1-process pipeline at several corpus sizes: flat if nothing accumulates."""
@@ -420,6 +427,9 @@ def print_report(r: dict) -> None:
     if r.get("int8_export"):
         print(f"int8 export (one-off, not in any timing): {r['int8_export']['export_s']:.1f} s, "
               f"recipe {r['int8_export']['recipe']}")
+    if r.get("startup"):
+        print(f"start-up (1-proc torch pipeline on 1 document): {r['startup']['wall_s']:.1f} s, "
+              f"included in every pipeline run's seconds above")
     print("ratios: " + ", ".join(f"{k} {fmt(v, '.2f')}" for k, v in r["ratios"].items()))
     for row in r.get("memory_scan", []):
         print(f"memory scan: {row['documents']:>6} documents -> peak RSS {row['peak_rss_mb']:.0f} MB "
@@ -451,6 +461,8 @@ def parse_args(argv):
     parser.add_argument("--dev", default=str(DEFAULT_DEV), help="dev set for macro-F1 ('' to skip)")
     parser.add_argument("--runs", default=",".join(PIPELINE_RUNS),
                         help=f"pipeline runs, comma-separated, of {','.join(PIPELINE_RUNS)} ('' for none)")
+    parser.add_argument("--no-startup", dest="startup", action="store_false",
+                        help="skip the 1-document run that measures the fixed start-up cost")
     parser.add_argument("--memory-scan", default="", help="corpus sizes for the peak-RSS scan, e.g. 500,2000")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per pipeline run (default: 300 + 3 per document)")
@@ -490,9 +502,11 @@ def main(argv=None) -> int:
         os.environ["STANCEBEAM_CACHE"] = str(workdir / "cache")  # a fresh cache: the export is timed
         sources = source_documents(Path(args.news))
         corpus = write_corpus(build_corpus(sources, args.docs), workdir / "corpus.jsonl")
-        report["corpus"] = {"distinct_sources": len(sources), "path_news": args.news}
+        documents = read_corpus(corpus)
+        report["corpus"] = {"news": args.news, "distinct_sources": len(sources),
+                            "characters": sum(len(d.text) for d in documents)}
         report["int8_export"] = measure_int8_export(model_dir)
-        report["limit"] = measure_limit(read_corpus(corpus), model_dir, config)
+        report["limit"] = measure_limit(documents, model_dir, config)
         if args.dev:
             report["dev"] = measure_dev(model_dir, args.dev)
         env = subprocess_env(workdir / "cache")
@@ -502,6 +516,8 @@ def main(argv=None) -> int:
             run = run_pipeline(spec, corpus, model_dir, workdir, env, timeout_for(args.docs))
             run.update(rates(run, report["limit"]["by_backend"][spec.backend]))
             report["pipeline"][name] = run
+        if args.startup:
+            report["startup"] = startup_cost(sources, model_dir, workdir, env, timeout_for(1))
         if args.memory_scan:
             report["memory_scan"] = memory_scan(args.memory_scan, sources, model_dir, workdir, env, timeout_for)
     report["ratios"] = ratios(report)
