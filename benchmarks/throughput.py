@@ -475,6 +475,24 @@ def parse_args(argv):
     return args
 
 
+def one_thread_here():
+    """Caps BLAS/OpenMP pools in this process to one thread, like the env vars do for subprocesses.
+
+    numpy and torch read OMP_NUM_THREADS when they load, before main() runs, so the cap is applied
+    at run time with threadpoolctl (installed here as a scikit-learn dependency, not a project one);
+    without it, torch.set_num_threads(1) and ORT's one-thread session options still hold.
+    """
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("note: threadpoolctl is not installed: BLAS threads of this process are not capped",
+              file=sys.stderr)
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def quiet_libraries() -> None:
     """As `stancebeam run` does: no model hub, no per-load reports from transformers."""
     for key, value in OFFLINE_ENV.items():
@@ -506,9 +524,10 @@ def main(argv=None) -> int:
         report["corpus"] = {"news": args.news, "distinct_sources": len(sources),
                             "characters": sum(len(d.text) for d in documents)}
         report["int8_export"] = measure_int8_export(model_dir)
-        report["limit"] = measure_limit(documents, model_dir, config)
-        if args.dev:
-            report["dev"] = measure_dev(model_dir, args.dev)
+        with one_thread_here():
+            report["limit"] = measure_limit(documents, model_dir, config)
+            if args.dev:
+                report["dev"] = measure_dev(model_dir, args.dev)
         env = subprocess_env(workdir / "cache")
         report["pipeline"] = {}
         for name in args.runs:

@@ -73,12 +73,26 @@ def summary(result, seconds: float, run_id: str) -> dict:
     }
 
 
+def check_inputs(patterns: list[str]) -> None:
+    """Fails at launch, with the pattern named, when an input glob matches no file."""
+    from apache_beam.io.filesystems import FileSystems
+
+    for pattern in patterns or []:
+        try:
+            matched = FileSystems.match([pattern])[0].metadata_list
+        except Exception as e:  # unknown scheme, no credentials, ...
+            raise ValueError(f"cannot list --input {pattern!r}: {e}") from e
+        if not matched:
+            raise ValueError(f"--input {pattern!r} matches no file")
+
+
 def run(argv: list[str]) -> int:
     from pipeline.builder import build_batch_pipeline, job_settings
 
     try:
         options = make_options(argv)
         opts = validate(options)
+        check_inputs(opts.input)
         config = load_config(opts.config)
         settings = job_settings(config, opts)
     except (ValueError, ConfigError, RuntimeError) as e:

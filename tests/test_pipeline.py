@@ -115,5 +115,7 @@ def test_two_worker_processes_give_the_same_tables(tmp_path, tiny_config, output
 def test_bad_arguments_fail_with_a_message(tmp_path, capsys):
     assert run([f"--output={tmp_path}"]) == 2
     assert "--input" in capsys.readouterr().err
-    assert run(["--input=x", f"--output={tmp_path}", "--model-dir", str(tmp_path / "none")]) == 2
+    assert run([f"--input={tmp_path}/*.none", f"--output={tmp_path}"]) == 2
+    assert "matches no file" in capsys.readouterr().err
+    assert run([f"--input={SAMPLES}/*", f"--output={tmp_path}", "--model-dir", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err

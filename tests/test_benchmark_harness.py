@@ -1,0 +1,71 @@
+"""The throughput harness works end to end on a few documents with the tiny model (no speed asserted)."""
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from benchmarks import throughput as tp
+from pipeline.config import load_config
+from tests.conftest import ROOT
+
+SAMPLES = ROOT / "data" / "samples"
+
+
+@pytest.fixture(scope="module")
+def sources():
+    return tp.source_documents(SAMPLES / "wikinews-sample.jsonl", SAMPLES)
+
+
+def test_corpus_cycles_with_distinct_ids_and_parses_back(sources, tmp_path):
+    n = len(sources) + 3  # forces a second cycle
+    records = tp.build_corpus(sources, n)
+    path = tp.write_corpus(records, tmp_path / "corpus.jsonl")
+    documents = tp.read_corpus(path)
+    assert len(documents) == n
+    assert len({d.doc_id for d in documents}) == n, "repeats must not be deduplicated away"
+    # A repeated document is the same text as its original, as the pipeline will parse it.
+    assert documents[len(sources)].text == sources[0].text
+    assert documents[len(sources)].doc_id == f"{sources[0].doc_id}~1"
+    assert [d.text for d in documents[:len(sources)]] == [d.text for d in sources]
+
+
+def test_limit_measurement_on_five_documents(sources, tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("STANCEBEAM_CACHE", str(tmp_path / "cache"))
+    documents = tp.read_corpus(tp.write_corpus(tp.build_corpus(sources, 5), tmp_path / "c.jsonl"))
+    limit = tp.measure_limit(documents, str(tiny_model_dir), load_config())
+    clf = limit["classifier"]
+    assert limit["documents"] == 5
+    assert clf["mentions"] > 0 and clf["tokens"] > clf["mentions"]
+    for backend in ("torch", "onnx-int8"):
+        assert clf[backend]["forward_s"] > 0
+        summary = limit["by_backend"][backend]
+        assert summary["seconds"] == pytest.approx(sum(summary["parts_s"].values()))
+        assert sum(summary["shares"].values()) == pytest.approx(1.0)
+    assert limit["spacy"]["analyse_s"] > 0 and limit["spacy"]["nlp_pipe_s"] > 0
+    report = {"pipeline": {}, "limit": limit}
+    assert tp.ratios(report)["int8_over_fp32_classifier"] > 0
+    json.dumps(limit)  # everything in it is JSON-ready
+
+
+def test_monitor_sees_the_peak_rss_of_a_process_tree(tmp_path):
+    # A parent that starts a child holding ~60 MB: the tree's peak must count the child.
+    child = "import time; b = bytearray(60 * 2**20); time.sleep(1.0)"
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
+    run = tp.run_monitored([sys.executable, "-c", parent], env=None, timeout=30, cwd=tmp_path)
+    assert run["returncode"] == 0 and not run["timed_out"]
+    assert run["peak_processes"] >= 2
+    assert run["peak_rss_mb"] > 60
+
+
+def test_a_run_past_its_timeout_is_killed(tmp_path):
+    run = tp.run_monitored([sys.executable, "-c", "import time; time.sleep(30)"], env=None,
+                           timeout=1, cwd=tmp_path)
+    assert run["timed_out"] and run["wall_s"] < 10
+
+
+def test_summary_line_is_read_from_the_last_json_line():
+    out = "stancebeam: 3 documents\n{\"documents\": 3, \"mentions\": 7}\n"
+    assert tp.last_json_line(out) == {"documents": 3, "mentions": 7}
+    assert tp.last_json_line("no json here") is None
