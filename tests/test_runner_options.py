@@ -1,0 +1,34 @@
+"""Launch options: default runners, profiles with command-line overrides, flag validation."""
+import pytest
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+from pipeline.options import validate
+from pipeline.runner import make_options
+
+
+def test_default_runner_skips_the_prism_download():
+    batch = make_options(["--input=x", "--output=y"])
+    assert batch.view_as(StandardOptions).runner == "FnApiRunner"
+    streaming = make_options(["--streaming", "--input-subscription=projects/p/subscriptions/s", "--output=y"])
+    assert streaming.view_as(StandardOptions).runner == "BundleBasedDirectRunner"
+
+
+def test_profile_applies_and_command_line_overrides():
+    options = make_options(["--profile", "local", "--direct_num_workers=1", "--input=x", "--output=y"])
+    assert options.view_as(StandardOptions).runner == "FnApiRunner"
+    assert options.view_as(DirectOptions).direct_num_workers == 1
+    assert options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    explicit = make_options(["--profile=local", "--runner=DirectRunner", "--input=x", "--output=y"])
+    assert explicit.view_as(StandardOptions).runner == "DirectRunner"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--input=x"], "--output is required"),
+    (["--output=y"], "--input GLOB is required"),
+    (["--streaming", "--output=y"], "needs --input-subscription"),
+    (["--streaming", "--input-subscription=s", "--input=x", "--output=y"], "drop it or drop --streaming"),
+    (["--input-subscription=s", "--output=y"], "needs --streaming"),
+])
+def test_bad_flag_combinations(argv, message):
+    with pytest.raises(ValueError, match=message):
+        validate(make_options(argv))
