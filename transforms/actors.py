@@ -7,6 +7,7 @@ import time
 from typing import Iterable, Optional
 
 import apache_beam as beam
+from apache_beam.utils import shared
 
 from transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
 from transforms.records import Document, ErrorRecord, excerpt
@@ -199,11 +200,16 @@ class ExtractActorsFn(beam.DoFn):
         self.gazetteer_path = gazetteer_path
         self.max_doc_chars = max_doc_chars
         self.progress_every = progress_every
+        self.shared_handle = shared.Shared()
         self.mentions = beam.metrics.Metrics.counter("stancebeam", "mentions")
         self.analysed = beam.metrics.Metrics.counter("stancebeam", "documents_analysed")
 
     def setup(self):
-        self.extractor = ActorExtractor(self.spacy_model, self.gazetteer_path, self.max_doc_chars)
+        # One spaCy per process, shared by every instance of this DoFn: the bundle-based
+        # (streaming) DirectRunner sets up a new DoFn instance for each bundle.
+        tag = f"{self.spacy_model}|{self.gazetteer_path}|{self.max_doc_chars}"
+        self.extractor = self.shared_handle.acquire(
+            lambda: ActorExtractor(self.spacy_model, self.gazetteer_path, self.max_doc_chars), tag=tag)
         self.seen, self.started = 0, time.time()
 
     def process(self, batch: list[Document]):
