@@ -467,6 +467,8 @@ def parse_args(argv):
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per pipeline run (default: 300 + 3 per document)")
     args = parser.parse_args(argv)
+    if args.docs < 1:
+        parser.error("--docs must be at least 1")
     args.runs = [r for r in args.runs.split(",") if r]
     unknown = set(args.runs) - set(PIPELINE_RUNS)
     if unknown:
