@@ -92,7 +92,7 @@ def _mention_rows(doc_id: str, sentences: list[str], mentions: list[tuple]) -> l
                      "actor_id": actor_id, "actor_name": name, "actor_type": kind,
                      "actor_country": country, "text": surface, "start": start,
                      "end": start + len(surface), "ner_label": "GAZETTEER", "sentence_index": s_idx,
-                     "sentence": sentence, "holder_id": holder, "protected": False,
+                     "sentence": sentence, "holder_id": holder, "cue": None,
                      "label": _label(p_neg, p_neu, p_pos), "p_negative": p_neg,
                      "p_neutral": p_neu, "p_positive": p_pos, "score": _f32(p_pos - p_neg)})
     return rows

@@ -84,18 +84,21 @@ def test_extract_actors_transform(sample_doc):
                     equal_to([(sample_doc.doc_id, True, True)]))
 
 
-@pytest.mark.parametrize("sentence,protected,not_protected", [
-    ("Kim denounced hostile forces attempting to stifle Chinese progress.", "Chinese", "forces"),
-    ("Obama accused Russia of trying to undermine Ukraine.", "Ukraine", "Russia"),
-    ("The minister condemned the militants who attacked Kenya.", "Kenya", "militants"),
-    ("Merkel criticised China for failing to enforce sanctions on North Korea.", None, "Korea"),
-    ("Macron praised Germany for helping Greece.", None, "Greece"),
+@pytest.mark.parametrize("sentence,expected", [
+    ("Kim denounced hostile forces attempting to stifle Chinese progress.",
+     {"forces": "criticised", "Chinese": "protected"}),
+    ("Obama accused Russia of trying to undermine Ukraine.", {"Russia": "criticised", "Ukraine": "protected"}),
+    ("The minister condemned the militants who attacked Kenya.", {"militants": "criticised", "Kenya": "protected"}),
+    ("Merkel criticised China for failing to enforce sanctions on North Korea.", {"China": "criticised", "Korea": None}),
+    ("Kim also took a shot at the US, saying that they would fail.", {"US": "criticised"}),
+    ("Biden lashed out at Republicans in Congress.", {"Republicans": "criticised", "Congress": None}),
+    ("Trump hailed Xi Jinping as a great leader.", {"Jinping": "praised"}),
+    ("Macron met Germany's chancellor in Paris.", {"Germany": None, "Paris": None}),
 ])
-def test_victims_of_criticised_acts_are_protected(extractor, sentence, protected, not_protected):
-    from transforms.speakers import protected_tokens
+def test_evaluation_cues(extractor, sentence, expected):
+    from transforms.speakers import evaluation_cues
 
     doc = extractor.nlp(sentence)
-    marked = {doc[i].text for i in protected_tokens(next(doc.sents))}
-    if protected:
-        assert protected in marked
-    assert not_protected not in marked
+    cues = evaluation_cues(next(doc.sents))
+    got = {t.text: cues.get(t.i) for t in doc if t.text in expected}
+    assert got == expected

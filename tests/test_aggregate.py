@@ -64,19 +64,22 @@ def test_aggregate_transform_emits_every_table_and_documents_without_mentions():
             (("actor_sentiment", "d1"), 3), (("actor_stance", "d1"), 3)]))
 
 
-def test_protected_mentions_count_with_swapped_polarity():
-    victim = mention(5, CHINA, 4, KIM.actor_id, (0.8, 0.1, 0.1))
-    victim = ClassifiedMention(dataclasses_replace(victim.mention, protected=True), victim.probs, "m")
-    rows = {r["target_id"]: r for r in stance_rows(ANALYSED, [victim], RUN)}
-    assert rows[CHINA.actor_id]["stance"] == "favor"
-    assert abs(rows[CHINA.actor_id]["score"] - 0.7) < 1e-6
-    from transforms.aggregate import mention_row
-
-    raw = mention_row(victim, RUN)
-    assert raw["label"] == "negative" and raw["protected"] is True  # the classifier's own output
-
-
-def dataclasses_replace(obj, **changes):
+def with_cue(c, cue):
     import dataclasses
 
-    return dataclasses.replace(obj, **changes)
+    return ClassifiedMention(dataclasses.replace(c.mention, cue=cue), c.probs, c.model_id)
+
+
+def test_cues_override_the_classifier():
+    from transforms.aggregate import mention_row
+
+    victim = with_cue(mention(5, CHINA, 4, KIM.actor_id, (0.8, 0.1, 0.1)), "protected")
+    criticised = with_cue(mention(6, USA, 5, KIM.actor_id, (0.2, 0.7, 0.1)), "criticised")
+    stance = {r["target_id"]: r for r in stance_rows(ANALYSED, [victim, criticised], RUN)}
+    assert stance[CHINA.actor_id]["stance"] == "favor" and abs(stance[CHINA.actor_id]["score"] - 0.7) < 1e-6
+    assert stance[USA.actor_id]["stance"] == "against" and stance[USA.actor_id]["score"] == -1.0
+    sentiment = {r["actor_id"]: r for r in actor_sentiment_rows("d1", [victim, criticised], RUN)}
+    assert sentiment[CHINA.actor_id]["label"] == "positive"
+    assert sentiment[USA.actor_id]["label"] == "negative"
+    raw = mention_row(criticised, RUN)
+    assert raw["label"] == "neutral" and raw["cue"] == "criticised"  # the classifier's own output

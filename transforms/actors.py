@@ -11,7 +11,7 @@ from apache_beam.utils import shared
 
 from transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
 from transforms.records import Document, ErrorRecord, excerpt
-from transforms.speakers import ARTICLE, find_speaker, protected_tokens
+from transforms.speakers import ARTICLE, evaluation_cues, find_speaker
 
 log = logging.getLogger(__name__)
 ERRORS = "errors"
@@ -34,7 +34,7 @@ class Mention:
     sentence: str
     sentence_start: int
     holder_id: str
-    protected: bool = False  # a victim of an act the sentence criticises (see speakers.py)
+    cue: Optional[str] = None  # criticised | praised | protected (speakers.evaluation_cues)
 
     @property
     def mention_id(self) -> str:
@@ -122,6 +122,15 @@ def link_short_forms(doc, spans):
     return linked
 
 
+def mention_cue(cues: dict[int, str], start: int, end: int) -> Optional[str]:
+    """The cue on any of a mention's tokens; `protected` wins over `criticised` (see speakers)."""
+    found = {cues[i] for i in range(start, end) if i in cues}
+    for cue in ("protected", "criticised", "praised"):
+        if cue in found:
+            return cue
+    return None
+
+
 class ActorExtractor:
     """Holds spaCy and the gazetteer; turns documents into AnalysedDocuments."""
 
@@ -165,7 +174,7 @@ class ActorExtractor:
 
         sentences = list(doc.sents)
         holders = [find_speaker(sent, actor_at, last_person) or ARTICLE for sent in sentences]
-        protected = set().union(*(protected_tokens(sent) for sent in sentences))
+        cues = {i: cue for sent in sentences for i, cue in evaluation_cues(sent).items()}
         sent_of_token = {}
         for k, sent in enumerate(sentences):
             for i in range(sent.start, sent.end):
@@ -184,7 +193,7 @@ class ActorExtractor:
                 doc_id=document.doc_id, index=index, actor=actor, text=surface,
                 start=s_char, end=s_char + len(surface), ner_label=label, sentence_index=k,
                 sentence=sent.text.strip(), sentence_start=sent.start_char + (len(sent.text) - len(sent.text.lstrip())),
-                holder_id=holders[k], protected=any(i in protected for i in range(start, end))))
+                holder_id=holders[k], cue=mention_cue(cues, start, end)))
         # A holder that is itself an actor of the document has its name there already.
         return AnalysedDocument(
             document=document, n_chars_processed=len(text), n_sentences=len(sentences),

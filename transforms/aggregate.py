@@ -59,7 +59,7 @@ def mention_row(c: ClassifiedMention, run: RunInfo) -> dict:
             "mention_id": m.mention_id, **_actor_columns(m.actor, "actor"),
             "actor_country": m.actor.country, "text": m.text, "start": m.start, "end": m.end,
             "ner_label": m.ner_label, "sentence_index": m.sentence_index, "sentence": m.sentence,
-            "holder_id": m.holder_id, "protected": m.protected, "label": label_of(c.probs),
+            "holder_id": m.holder_id, "cue": m.cue, "label": label_of(c.probs),
             "p_negative": c.probs[0], "p_neutral": c.probs[1], "p_positive": c.probs[2],
             "score": c.probs[2] - c.probs[0]}
 

@@ -65,10 +65,11 @@ MENTIONS = pa.schema([
     pa.field("sentence_index", pa.int32(), nullable=False),
     pa.field("sentence", pa.string(), nullable=False),
     pa.field("holder_id", pa.string(), nullable=False),  # speaker of the sentence, or "article"
-    # True for a victim of an act the sentence criticises ("denounced forces attempting to hold
-    # China back"): the classifier's raw output is kept here, but actor_sentiment and
-    # actor_stance count it with p_negative and p_positive swapped.
-    pa.field("protected", pa.bool_(), nullable=False),
+    # How the sentence's own wording evaluates the mention (transforms/speakers.py): criticised
+    # ("took a shot at the US"), praised, protected (a victim of a criticised act), or null.
+    # The columns below are the classifier's raw output; actor_sentiment and actor_stance apply
+    # the cue (transforms/classify.py, ClassifiedMention).
+    pa.field("cue", pa.string()),
     pa.field("label", pa.string(), nullable=False),
     *_PROBS,
     pa.field("score", pa.float32(), nullable=False),  # p_positive - p_negative

@@ -85,27 +85,71 @@ def find_speaker(sent, actor_at: Callable[[int], Optional[str]],
 
 _CRITICISM_BASES = """denounce condemn criticize criticise blast slam attack accuse blame decry deplore
 lambast rebuke castigate chastise""".split()
+_PRAISE_BASES = "praise hail applaud commend laud congratulate".split()
 CRITICISM_VERBS = frozenset(f for b in _CRITICISM_BASES for f in _forms(b))
+PRAISE_VERBS = frozenset(f for b in _PRAISE_BASES for f in _forms(b))
+# "took a shot at X", "took aim at X", "hit out at X", "lashed out at X", "railed against X".
+_TAKE, _AIM = _forms("take") | {"took", "taken"}, {"shot", "shots", "aim", "swipe", "jab"}
+_OUT_AT = _forms("hit") | _forms("lash") | _forms("rail") | {"hitting", "lashing"}
 # "criticised X for failing to ..." : the act is an omission, so its objects are no victims.
 _OMISSIONS = frozenset(f for b in ("fail", "refuse", "decline", "neglect") for f in _forms(b))
 
+PROTECTED, CRITICISED, PRAISED = "protected", "criticised", "praised"
 
-def protected_tokens(sent) -> set[int]:
-    """Token indices of parties the sentence defends: victims of an act it criticises.
 
-    In "Kim denounced forces attempting to stifle Chinese progress" or "Obama accused Russia of
-    trying to undermine Ukraine", the criticised party (forces, Russia) is the verb's object; the
-    objects of the criticised act (Chinese progress, Ukraine) are what the speaker defends. A
-    target-sentiment model trained on NewsMTSC scores such victims negative (they are portrayed
-    under attack), which is the opposite of the speaker's stance toward them.
+def _tokens(node, skip_clauses: bool = True) -> set[int]:
+    """A phrase's tokens, without the clauses attached to it (what the party does)."""
+    out, stack = set(), [node]
+    while stack:
+        token = stack.pop()
+        out.add(token.i)
+        stack.extend(c for c in token.children
+                     if not (skip_clauses and c.dep_ in ("acl", "relcl", "prep") and token.i == node.i))
+    return out
+
+
+def _criticised_objects(verb) -> list:
+    """Objects of a criticism: "denounced X", "took a shot at X", "lashed out at X"."""
+    lower = verb.lower_
+    if lower in CRITICISM_VERBS:
+        return [c for c in verb.children if c.dep_ == "dobj"]
+    idiom = ((lower in _TAKE and any(c.dep_ == "dobj" and c.lower_ in _AIM for c in verb.children))
+             or (lower in _OUT_AT))
+    if not idiom:
+        return []
+    preps = [c for c in verb.children if c.dep_ == "prep" and c.lower_ in ("at", "against")]
+    preps += [p for c in verb.children if c.dep_ == "dobj" and c.lower_ in _AIM
+              for p in c.children if p.dep_ == "prep" and p.lower_ == "at"]
+    return [o for p in preps for o in p.children if o.dep_ == "pobj"]
+
+
+def evaluation_cues(sent) -> dict[int, str]:
+    """Token index -> how the sentence's own wording evaluates that party.
+
+    - criticised: the object of a criticism ("Kim took a shot at the US", "denounced China's
+      policy"): the speaker is against it;
+    - praised: the object of praise ("hailed Xi"): the speaker is for it;
+    - protected: a victim of the criticised act ("denounced forces attempting to stifle Chinese
+      progress", "accused Russia of trying to undermine Ukraine"): the speaker defends it. A
+      target-sentiment model trained on NewsMTSC scores such victims negative (they are portrayed
+      under attack), the opposite of the speaker's stance toward them.
+    Lexical cues are explicit where the classifier has to guess; the aggregation lets them
+    override it (transforms/classify.py, ClassifiedMention.oriented).
     """
-    protected: set[int] = set()
+    cues: dict[int, str] = {}
     for verb in sent:
+        for obj in _criticised_objects(verb):
+            for i in _tokens(obj):
+                cues.setdefault(i, CRITICISED)
+        if verb.lower_ in PRAISE_VERBS:
+            for obj in (c for c in verb.children if c.dep_ == "dobj"):
+                for i in _tokens(obj):
+                    cues.setdefault(i, PRAISED)
         if verb.lower_ not in CRITICISM_VERBS:
             continue
         acts = []
         for child in verb.children:
-            if child.dep_ == "dobj":  # the criticised party, and what it does (acl/relcl)
+            if child.dep_ == "dobj":  # what the criticised party does (acl/relcl)
                 acts += [c for c in child.children if c.dep_ in ("acl", "relcl")]
             elif child.dep_ == "prep" and child.lower_ in ("of", "for"):  # "accused X of <act>"
                 acts += [c for c in child.children if c.dep_ == "pcomp"]
@@ -113,5 +157,7 @@ def protected_tokens(sent) -> set[int]:
             if act.lower_ in _OMISSIONS:
                 continue
             agents = {t.i for c in act.children if c.dep_ in ("nsubj", "nsubjpass") for t in c.subtree}
-            protected.update(t.i for t in act.subtree if t.i != act.i and t.i not in agents)
-    return protected
+            for t in act.subtree:
+                if t.i != act.i and t.i not in agents:
+                    cues[t.i] = PROTECTED
+    return cues
