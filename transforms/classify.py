@@ -110,7 +110,10 @@ class ClassifyMentions(beam.PTransform):
                  max_batch_size: int = 256):
         super().__init__()
         self.handler = KeyedModelHandler(
-            TargetSentimentModelHandler(model_dir, backend, threads, max_batch_size=max_batch_size))
+            # Large batches matter on a CPU: Beam's adaptive batching starts small and, with
+            # bundles of a few hundred mentions, stayed near 12 mentions a call (profiled).
+            TargetSentimentModelHandler(model_dir, backend, threads, min_batch_size=max_batch_size // 2,
+                                        max_batch_size=max_batch_size))
 
     def expand(self, analysed):
         main, dead = (analysed
