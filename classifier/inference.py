@@ -1,7 +1,6 @@
 """Batched inference over target examples, on PyTorch (fp32) or ONNX Runtime (int8)."""
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
@@ -76,7 +75,3 @@ class TargetClassifier:
         with torch.inference_mode():
             tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
             return self.loaded.model(**tensors).float().numpy()
-
-
-def default_threads() -> int:
-    return max(1, int(os.environ.get("STANCEBEAM_THREADS", "0")) or torch.get_num_threads())

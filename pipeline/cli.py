@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-import time
 
 USAGE = """usage: stancebeam COMMAND [ARGS]
 
@@ -100,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     _setup_logging(verbose=argv[0] in ("run", "train"))
-    started = time.time()
-    code = COMMANDS[argv[0]](argv[1:])
-    logging.getLogger("pipeline").debug("%s took %.1fs", argv[0], time.time() - started)
-    return code
+    return COMMANDS[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":
