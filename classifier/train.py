@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from classifier.artifacts import (DEFAULT_BASE, WORD_EMBEDDINGS, load_base, resolve_base,
+from classifier.artifacts import (DEFAULT_BASE, load_base, resolve_base,
                                   save_model)
 from classifier.data import read_newsmtsc
 from classifier.encoding import TargetEncoder, length_batches, pad_batch

@@ -10,7 +10,7 @@ import time
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.config import ConfigError, load_config
-from pipeline.options import StancebeamOptions, validate
+from pipeline.options import validate
 
 log = logging.getLogger(__name__)
 

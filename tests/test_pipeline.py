@@ -1,5 +1,4 @@
 """The whole batch pipeline on fixtures: tables, the row-count invariant, reruns, bad input."""
-import json
 import shutil
 
 import duckdb
