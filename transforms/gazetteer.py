@@ -43,7 +43,8 @@ def clean_surface(surface: str) -> str:
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", normalise(text)).strip("_") or "unknown"
+    # Unicode word characters are kept: "Paweł Adamowicz" -> "paweł_adamowicz", not "pawe_...".
+    return re.sub(r"\W+", "_", normalise(text)).strip("_") or "unknown"
 
 
 def unknown_actor(surface: str, ner_label: str) -> Actor:
