@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipeline.config import ConfigError, load_config
 from pipeline.options import validate
@@ -38,6 +38,11 @@ def make_options(argv: list[str]) -> PipelineOptions:
     standard = options.view_as(StandardOptions)
     if not any(a == "--runner" or a.startswith("--runner=") for a in argv):
         standard.runner = DEFAULT_STREAMING_RUNNER if standard.streaming else DEFAULT_BATCH_RUNNER
+    direct = options.view_as(DirectOptions)
+    if (direct.direct_num_workers or 1) > 1 and not any(a.startswith("--direct_running_mode") for a in argv):
+        # "--direct_num_workers N" means N processes here: Beam's default mode would run N
+        # threads in one process, which the GIL keeps on one core.
+        direct.direct_running_mode = "multi_processing"
     return options
 
 

@@ -13,6 +13,13 @@ def test_default_runner_skips_the_prism_download():
     assert streaming.view_as(StandardOptions).runner == "BundleBasedDirectRunner"
 
 
+def test_direct_num_workers_means_processes():
+    options = make_options(["--direct_num_workers=2", "--input=x", "--output=y"])
+    assert options.view_as(DirectOptions).direct_running_mode == "multi_processing"
+    threads = make_options(["--direct_num_workers=2", "--direct_running_mode=multi_threading", "--input=x", "--output=y"])
+    assert threads.view_as(DirectOptions).direct_running_mode == "multi_threading"
+
+
 def test_profile_applies_and_command_line_overrides():
     options = make_options(["--profile", "local", "--direct_num_workers=1", "--input=x", "--output=y"])
     assert options.view_as(StandardOptions).runner == "FnApiRunner"
