@@ -160,9 +160,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
     if args.model_dir is None:
-        from pipeline.config import load_config
+        from pipeline.config import default_model_dir
 
-        args.model_dir = load_config()["model"]["dir"]
+        args.model_dir = default_model_dir()
     recipes = [r for r in CANDIDATES if not args.only or r.version in args.only.split(",")]
     loaded = load_model(args.model_dir)
     encode = loaded.encoder.encode

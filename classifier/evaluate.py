@@ -10,7 +10,6 @@ from classifier.artifacts import ModelLoadError
 from classifier.data import read_newsmtsc
 from classifier.inference import BACKENDS, TargetClassifier
 from classifier.metrics import classification_report
-from pipeline.config import load_config
 
 
 def evaluate(model_dir: str, data: str, backend: str = "torch", threads: int | None = None) -> dict:
@@ -34,7 +33,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
-    model_dir = args.model or load_config()["model"]["dir"]
+    if args.model is None:
+        from pipeline.config import default_model_dir  # lazy: classifier does not need pipeline
+
+        args.model = default_model_dir()
+    model_dir = args.model
     try:
         report = evaluate(model_dir, args.data, args.backend, args.threads)
     except (ModelLoadError, FileNotFoundError, ValueError) as e:

@@ -142,8 +142,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--model", default=None, help="model directory (default: the config's)")
     args = parser.parse_args(argv)
     if args.model is None:
-        from pipeline.config import load_config
+        from pipeline.config import default_model_dir  # lazy: classifier does not need pipeline
 
-        args.model = load_config()["model"]["dir"]
+        args.model = default_model_dir()
     print(int8_path(load_model(args.model)))
     return 0

@@ -46,6 +46,11 @@ def _overlay(base: dict, update: dict, where: str = "") -> dict:
     return merged
 
 
+def default_model_dir() -> str:
+    """The model directory of the packaged default config."""
+    return load_config()["model"]["dir"]
+
+
 def load_config(path: str | Path | None = None) -> dict:
     """The default config, with the keys of `path` (if given) replacing the defaults."""
     config = _read(DEFAULT_CONFIG)

@@ -6,9 +6,9 @@ import pytest
 from classifier.artifacts import MANIFEST, WEIGHTS, load_model
 from classifier.encoding import TargetExample
 from classifier.inference import TargetClassifier
-from pipeline.config import load_config
+from pipeline.config import default_model_dir
 
-MODEL_DIR = load_config()["model"]["dir"]
+MODEL_DIR = default_model_dir()
 MAX_WEIGHTS_BYTES = 30 * 1024 * 1024  # the size budget for committed weights
 
 # The examples in MODEL_CARD.md ("How it behaves").

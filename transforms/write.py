@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from typing import Iterable
 
 import apache_beam as beam
 import pyarrow as pa
@@ -123,9 +122,3 @@ class WriteTables(beam.PTransform):
                 | "GroupByFile" >> beam.GroupByKey()
                 | "WriteParquet" >> beam.ParDo(WritePartitionFn(self.root)))
 
-
-def table_counts(written: Iterable[tuple[str, int]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for table, n in written:
-        counts[table] = counts.get(table, 0) + n
-    return counts
