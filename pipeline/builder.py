@@ -11,9 +11,9 @@ from classifier.artifacts import read_manifest
 from pipeline.options import StancebeamOptions
 from transforms.actors import ExtractActors
 from transforms.aggregate import AggregateDocuments, RunInfo
-from transforms.classify import ClassifyMentions
-from transforms.parse import DeduplicateDocuments, ParseDocuments
-from transforms.read import ReadDocuments
+from transforms.classify import ClassifyDocuments
+from transforms.parse import DropDuplicates, FindDuplicates, ParseDocuments
+from transforms.read import ListFileRanges, ReadRanges, spread
 from transforms.write import ErrorRowFn, WriteTables
 
 
@@ -64,13 +64,12 @@ class AnalyseDocuments(beam.PTransform):
         s = self.s
         actors = documents | "ExtractActors" >> ExtractActors(
             s.spacy_model, s.gazetteer, s.max_doc_chars, s.nlp_batch_size)
-        classified = actors.analysed | "ClassifyMentions" >> ClassifyMentions(
+        classified = actors.analysed | "ClassifyDocuments" >> ClassifyDocuments(
             s.model_dir, s.backend, s.threads, s.max_batch_size)
-        rows = ((actors.analysed, classified["classified"])
-                | "Aggregate" >> AggregateDocuments(s.run))
-        errors = ((actors.errors, classified["errors"])
+        aggregated = classified["classified"] | "Aggregate" >> AggregateDocuments(s.run)
+        errors = ((actors.errors, classified["errors"], aggregated.errors)
                   | "FlattenAnalysisErrors" >> beam.Flatten())
-        return rows, errors
+        return aggregated.rows, errors
 
 
 class CountDistinctActors(beam.DoFn):
@@ -101,14 +100,22 @@ def count_actors(rows):
 def build_batch_pipeline(options: PipelineOptions, settings: JobSettings) -> beam.Pipeline:
     opts = options.view_as(StancebeamOptions)
     p = beam.Pipeline(options=options)
-    read = p | "ReadDocuments" >> ReadDocuments(opts.input, opts.input_format)
+    listed = p | "ListInputs" >> ListFileRanges(opts.input, opts.input_format)
+    ranges = spread(listed.ranges)
+    # The input is read twice: once for document ids only (to find duplicates), once to analyse.
+    # Reading is cheap next to the models, and nothing per document has to wait in memory.
+    for_ids = ranges | "ReadForIds" >> ReadRanges()
+    duplicates = ((for_ids.records | "ParseForIds" >> ParseDocuments("stancebeam_id_pass")).documents
+                  | "FindDuplicates" >> FindDuplicates())
+    read = ranges | "ReadDocuments" >> ReadRanges()
     parsed = read.records | "ParseDocuments" >> ParseDocuments()
-    unique = parsed.documents | "Deduplicate" >> DeduplicateDocuments()
+    unique = parsed.documents | "DropDuplicates" >> DropDuplicates(duplicates)
     rows, analysis_errors = unique.documents | "Analyse" >> AnalyseDocuments(settings)
-    errors = ((read.errors, parsed.errors, unique.errors, analysis_errors)
+    errors = ((listed.errors, read.errors, parsed.errors, unique.errors, analysis_errors)
               | "FlattenErrors" >> beam.Flatten())
     error_rows = errors | "ErrorRows" >> beam.ParDo(ErrorRowFn(settings.run.run_id, settings.run.model_id))
-    all_rows = (rows, error_rows) | "AllRows" >> beam.Flatten()
     count_actors(rows)
-    _ = all_rows | "WriteTables" >> WriteTables(opts.output, settings.files_per_partition)
+    # Rows and error rows are written separately: a Flatten of the two would be materialised.
+    _ = rows | "WriteTables" >> WriteTables(opts.output, settings.files_per_partition)
+    _ = error_rows | "WriteErrors" >> WriteTables(opts.output, settings.files_per_partition)
     return p

@@ -52,13 +52,13 @@ class AnalyseMessages(beam.PTransform):
     Event time is the message's publish time (ReadFromPubSub's element timestamp). Documents are
     deduplicated per window, so a message delivered twice in one window yields one set of rows.
 
-    Allowed lateness is 0 by default: AnalyseDocuments joins each document with its classified
-    mentions in a CoGroupByKey, and only the watermark guarantees that both sides of a document
-    are there when it fires. A late pane fires per bundle, so a late document would come out
-    without its mentions (tests/test_streaming.py, the xfail late-document test). With
-    publish-time timestamps the Pub/Sub watermark follows the backlog's oldest publish time, so
-    data is late only if the runner's watermark estimate runs ahead of a delivery; Beam drops such
-    data at the first GroupByKey (Dataflow counts it; the Python SDK has no counter for it).
+    Allowed lateness is 0 by default. Each document is classified and aggregated as a whole (no
+    join), so a late document within a larger allowed lateness is written complete in a late pane
+    (tests/test_streaming.py); but a late pane holds only the late elements, so a redelivered
+    copy arriving late is not recognised as a duplicate of the on-time one. With publish-time
+    timestamps the Pub/Sub watermark follows the backlog's oldest publish time, so data is late
+    only if the runner's watermark estimate runs ahead of a delivery; Beam drops such data at the
+    first GroupByKey (Dataflow counts it; the Python SDK has no counter for it).
     A redelivered message in the same window becomes a `dedupe` row of the errors table.
     """
 

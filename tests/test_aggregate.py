@@ -5,7 +5,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.actors import AnalysedDocument, Mention
 from transforms.aggregate import AggregateDocuments, RunInfo, actor_sentiment_rows, stance_rows
-from transforms.classify import ClassifiedMention
+from transforms.classify import ClassifiedDocument, ClassifiedMention
 from transforms.gazetteer import Actor
 from transforms.records import Document
 
@@ -54,14 +54,17 @@ def test_stance_uses_only_the_holders_statements_and_skips_self():
 
 def test_aggregate_transform_emits_every_table_and_documents_without_mentions():
     empty = AnalysedDocument(Document("d2", "d2.txt", "", "text", None), 4, 1, 0, (), {})
+    failed = AnalysedDocument(Document("d3", "d3.txt", "T3", "text", "2021-07-02"), 4, 1, 0, (), {})
+    documents = [ClassifiedDocument(ANALYSED, tuple(CLASSIFIED)), ClassifiedDocument(empty, ()),
+                 ClassifiedDocument(failed, (), "inference failed: boom")]
     with TestPipeline() as p:
-        analysed = p | "Docs" >> beam.Create([ANALYSED, empty])
-        classified = p | "Mentions" >> beam.Create(CLASSIFIED)
-        rows = (analysed, classified) | AggregateDocuments(RUN)
-        counts = rows | beam.Map(lambda r: (r[0], r[2]["doc_id"])) | beam.combiners.Count.PerElement()
+        out = p | beam.Create(documents) | AggregateDocuments(RUN)
+        counts = out.rows | beam.Map(lambda r: (r[0], r[2]["doc_id"])) | beam.combiners.Count.PerElement()
         assert_that(counts, equal_to([
-            (("documents", "d1"), 1), (("documents", "d2"), 1), (("mentions", "d1"), 5),
-            (("actor_sentiment", "d1"), 3), (("actor_stance", "d1"), 3)]))
+            (("documents", "d1"), 1), (("documents", "d2"), 1), (("documents", "d3"), 1),
+            (("mentions", "d1"), 5), (("actor_sentiment", "d1"), 3), (("actor_stance", "d1"), 3)]))
+        assert_that(out.errors | beam.Map(lambda e: (e.origin, e.stage, e.severity, e.reason)),
+                    equal_to([("d3.txt", "classify", "warning", "inference failed: boom")]), label="errors")
 
 
 def with_cue(c, cue):

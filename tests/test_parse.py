@@ -6,7 +6,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.parse import DeduplicateDocuments, ParseDocuments, parse_date, parse_record
+from transforms.parse import DeduplicateDocuments, DropDuplicates, FindDuplicates, ParseDocuments, parse_date, parse_record
 from transforms.records import Document, ErrorRecord, RawRecord
 
 
@@ -98,3 +98,17 @@ def test_deduplicate_keeps_one_and_reports_the_rest():
                     equal_to(["a.jsonl:1", "c.jsonl:1"]), label="kept")
         assert_that(out.errors | "Dups" >> beam.Map(lambda e: (e.origin, e.stage)),
                     equal_to([("b.jsonl:1", "dedupe")]), label="duplicates")
+
+
+def test_two_pass_deduplication_matches_the_grouping_one():
+    docs = [Document("d1", "b.jsonl:1", "T", "x", None), Document("d1", "a.jsonl:1", "T", "x", None),
+            Document("d1", "c.jsonl:7", "T", "x", "2020-01-01"), Document("d2", "c.jsonl:1", "T", "y", None)]
+    with TestPipeline() as p:
+        documents = p | beam.Create(docs)
+        out = documents | DropDuplicates(documents | FindDuplicates())
+        assert_that(out.documents | "Origins" >> beam.Map(lambda d: d.origin),
+                    equal_to(["a.jsonl:1", "c.jsonl:1"]), label="kept")
+        assert_that(out.errors | "Dups" >> beam.Map(lambda e: (e.origin, e.stage, e.reason, e.date)),
+                    equal_to([("b.jsonl:1", "dedupe", "duplicate document id 'd1' (kept a.jsonl:1)", None),
+                              ("c.jsonl:7", "dedupe", "duplicate document id 'd1' (kept a.jsonl:1)",
+                               "2020-01-01")]), label="duplicates")

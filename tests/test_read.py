@@ -1,5 +1,6 @@
 """Reading files: format detection, one record per document, unreadable files as errors."""
 import apache_beam as beam
+from apache_beam.io import fileio
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -42,3 +43,43 @@ def test_corrupt_fixture_folder_yields_records_or_errors():
         total = ((out.records, out.errors) | beam.Flatten() | beam.combiners.Count.Globally())
         # mixed.jsonl: 6 non-blank lines; 7 other files, one input each.
         assert_that(total, equal_to([13]))
+
+
+def check_ranges(pattern, expected_records, expected_ranges, **split_args):
+    """Splits then reads `pattern`: (origin tail, payload) records and the number of ranges."""
+    from transforms.read import ReadRanges, SplitFilesFn, spread
+
+    with TestPipeline() as p:
+        listed = (p | beam.Create([pattern]) | fileio.MatchAll() | fileio.ReadMatches()
+                  | beam.ParDo(SplitFilesFn(**split_args)).with_outputs("errors", main="ranges"))
+        records = spread(listed.ranges) | ReadRanges()
+        assert_that(listed.ranges | beam.combiners.Count.Globally(), equal_to([expected_ranges]),
+                    label="ranges")
+        assert_that(records.records | beam.Map(lambda r: (r.origin.split("/")[-1], r.payload)),
+                    equal_to(expected_records), label="records")
+
+
+def test_a_jsonl_file_splits_into_ranges_that_read_every_line_once(tmp_path):
+    lines = [f'{{"id": {i}, "text": "{"x" * (i % 7)}"}}' for i in range(1, 41)]
+    lines[9] = "   "  # a blank line: skipped, but still counted in the line numbers
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    expected = [(f"big.jsonl:{n}", line.encode()) for n, line in enumerate(lines, 1) if line.strip()]
+    # ranges of at least four short lines' bytes: 10 ranges, the last one shorter
+    check_ranges(str(tmp_path / "big.jsonl"), expected, 10, range_bytes=len(lines[0]) * 4 + 3)
+
+
+def test_parquet_splits_by_row_groups_and_keeps_row_numbers(tmp_path):
+    table = pa.table({"id": [f"p{i}" for i in range(10)], "text": [f"Body {i}." for i in range(10)]})
+    pq.write_table(table, tmp_path / "docs.parquet", row_group_size=2)
+    expected = [(f"docs.parquet#{i}", {"id": f"p{i}", "text": f"Body {i}."}) for i in range(10)]
+    # row groups of 2 rows gathered into ranges of at least 4 rows: 4 + 4 + 2
+    check_ranges(str(tmp_path / "docs.parquet"), expected, 3, range_rows=4)
+
+
+def test_compressed_jsonl_is_one_range(tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "c.jsonl.gz", "wt") as f:
+        f.write('{"id": 1, "text": "a"}\n{"id": 2, "text": "b"}\n')
+    expected = [("c.jsonl.gz:1", b'{"id": 1, "text": "a"}'), ("c.jsonl.gz:2", b'{"id": 2, "text": "b"}')]
+    check_ranges(str(tmp_path / "c.jsonl.gz"), expected, 1, range_bytes=10)

@@ -157,11 +157,6 @@ def test_windows_dedupe_errors_and_late_data_through_the_analysis(tmp_path, tiny
             assert pq.read_schema(path).equals(schema), path
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "AnalyseDocuments joins each document with its classified mentions in a CoGroupByKey; a late "
-    "pane fires per bundle, so a late document is written with n_mentions=0 and its mentions are "
-    "lost. This is why pipeline.streaming.ALLOWED_LATENESS_SECONDS is 0. Remove this marker when "
-    "AggregateDocuments waits for all of a document's mentions."))
 def test_late_document_within_allowed_lateness_keeps_its_mentions(tmp_path, tiny_config):
     stream = (TestStream()
               .advance_watermark_to(0)

@@ -149,12 +149,16 @@ class ActorExtractor:
     def analyse(self, documents: list[Document], batch_size: int = 16) -> Iterable[tuple]:
         """Yields (document, AnalysedDocument or None, warning or None) in input order."""
         texts = [truncate_text(d.text, self.max_doc_chars) for d in documents]
-        for document, text, doc in zip(documents, texts, self.nlp.pipe(texts, batch_size=batch_size)):
-            warning = None
-            if len(text) < len(document.text):
-                warning = (f"document has {len(document.text)} characters: only the first "
-                           f"{len(text)} were analysed (max_doc_chars)")
-            yield document, self._analyse_one(document, text, doc), warning
+        # spaCy keeps every new word it sees in its vocabulary for the life of the process; in a
+        # memory zone those entries are freed at the end of the batch, so memory stays flat over
+        # a corpus. Nothing spaCy-owned outlives the zone: the results are plain Python values.
+        with self.nlp.memory_zone():
+            for document, text, doc in zip(documents, texts, self.nlp.pipe(texts, batch_size=batch_size)):
+                warning = None
+                if len(text) < len(document.text):
+                    warning = (f"document has {len(document.text)} characters: only the first "
+                               f"{len(text)} were analysed (max_doc_chars)")
+                yield document, self._analyse_one(document, text, doc), warning
 
     def _analyse_one(self, document: Document, text: str, doc) -> AnalysedDocument:
         spans = link_short_forms(doc, _raw_spans(doc, self.matcher, self.gazetteer))

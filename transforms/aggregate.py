@@ -10,13 +10,15 @@ import numpy as np
 
 from classifier.model import LABELS
 from transforms.actors import AnalysedDocument
-from transforms.classify import ClassifiedMention
+from transforms.classify import ClassifiedDocument, ClassifiedMention
 from transforms.gazetteer import Actor
+from transforms.records import ErrorRecord, excerpt
 from transforms.speakers import ARTICLE
 
 STANCE_OF = {"negative": "against", "neutral": "neutral", "positive": "favor"}
 ARTICLE_ACTOR = Actor(ARTICLE, "(the article)", "article")
 TOP_EVIDENCE = 3
+ERRORS = "errors"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,52 +128,38 @@ def tone_label(tone: float, band: float = 0.1) -> str:
 
 
 class AggregateDocumentFn(beam.DoFn):
-    """(doc_id, {analysed: [doc], classified: [mentions]}) -> (table, date, row) tuples."""
+    """ClassifiedDocument -> (table, date, row) tuples; a classification failure -> `errors`."""
 
     def __init__(self, run: RunInfo):
         self.run = run
         self.actors = beam.metrics.Metrics.counter("stancebeam", "actor_rows")
         self.documents = beam.metrics.Metrics.counter("stancebeam", "documents_written")
 
-    def process(self, element):
-        doc_id, grouped = element
-        analysed_list = list(grouped["analysed"])
-        if analysed_list:  # always, as mentions come from analysed documents
-            yield from self._rows(doc_id, analysed_list[0], grouped["classified"])
-
-    def _rows(self, doc_id, analysed, classified):
-        classified = sorted(classified, key=lambda c: c.mention.index)
-        date = analysed.document.date
+    def process(self, document: ClassifiedDocument):
+        analysed = document.analysed
+        classified = sorted(document.classified, key=lambda c: c.mention.index)
+        d = analysed.document
+        if document.failure:
+            yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
+                d.origin, "classify", document.failure, severity="warning",
+                excerpt=excerpt(d.title or d.text), doc_id=d.doc_id, date=d.date))
         self.documents.inc()
-        yield "documents", date, document_row(analysed, classified, self.run)
+        yield "documents", d.date, document_row(analysed, classified, self.run)
         for c in classified:
-            yield "mentions", date, mention_row(c, self.run)
-        for row in actor_sentiment_rows(doc_id, classified, self.run):
+            yield "mentions", d.date, mention_row(c, self.run)
+        for row in actor_sentiment_rows(d.doc_id, classified, self.run):
             self.actors.inc()
-            yield "actor_sentiment", date, row
+            yield "actor_sentiment", d.date, row
         for row in stance_rows(analysed, classified, self.run):
-            yield "actor_stance", date, row
-
-
-def key_analysed(analysed: AnalysedDocument):
-    # The mentions travel classified on the other side of the join: do not shuffle them twice.
-    return analysed.document.doc_id, dataclasses.replace(analysed, mentions=())
-
-
-def key_classified(c: ClassifiedMention):
-    return c.mention.doc_id, c
+            yield "actor_stance", d.date, row
 
 
 class AggregateDocuments(beam.PTransform):
-    """Joins each document with its classified mentions and emits rows for every table."""
+    """ClassifiedDocuments -> rows for every table (main) and classification warnings (`errors`)."""
 
     def __init__(self, run: RunInfo):
         super().__init__()
         self.run = run
 
-    def expand(self, inputs):
-        analysed, classified = inputs
-        return ({"analysed": analysed | "KeyAnalysed" >> beam.Map(key_analysed),
-                 "classified": classified | "KeyClassified" >> beam.Map(key_classified)}
-                | "JoinByDocument" >> beam.CoGroupByKey()
-                | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run)))
+    def expand(self, classified):
+        return classified | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run)).with_outputs(ERRORS, main="rows")

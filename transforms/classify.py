@@ -2,32 +2,41 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, Iterable, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from classifier.encoding import TargetExample
 from transforms.actors import AnalysedDocument, Mention
 from transforms.records import ErrorRecord, excerpt
 
 ERRORS = "errors"
+log = logging.getLogger(__name__)
 
 
-class TargetSentimentModelHandler(ModelHandler[TargetExample, PredictionResult, Any]):
-    """Loads the target sentiment classifier once per worker process and classifies batches.
+def mention_count(analysed: AnalysedDocument) -> int:
+    """A document's weight in a batch: its mentions (at least 1, so empty documents move on)."""
+    return max(1, len(analysed.mentions))
 
-    Each batch RunInference hands over is re-split by token length inside
-    `TargetClassifier.predict_encoded` and padded per sub-batch (dynamic padding), so a large
-    batch costs little padding while the per-call overhead is amortised.
+
+class TargetSentimentModelHandler(ModelHandler[AnalysedDocument, PredictionResult, Any]):
+    """Loads the target sentiment classifier once per worker process and classifies documents.
+
+    RunInference batches whole documents, weighted by their mention count, so one batch is
+    `min_batch_size`..`max_batch_size` mentions from several documents. Classifying documents
+    rather than single mentions means nothing has to join mentions back to their document
+    afterwards: a join is a shuffle, and the local runner keeps a shuffle's whole input in memory.
+    `TargetClassifier.predict_encoded` sorts a batch's mentions by token length and pads per
+    sub-batch (dynamic padding), so a large batch costs little padding.
     """
 
     def __init__(self, model_dir: str, backend: str = "torch", threads: Optional[int] = None,
                  min_batch_size: int = 8, max_batch_size: int = 256, inner_batch_size: int = 32):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
-                         batch_length_fn=lambda ex: len(ex.sentence) // 4,  # ~tokens; streaming buckets
-                         batch_bucket_boundaries=[16, 32, 64, 128])
+                         element_size_fn=mention_count)
         self.model_dir = model_dir
         self.backend = backend
         self.threads = threads
@@ -39,9 +48,28 @@ class TargetSentimentModelHandler(ModelHandler[TargetExample, PredictionResult, 
         return TargetClassifier.from_dir(self.model_dir, backend=self.backend,
                                          batch_size=self.inner_batch_size, threads=self.threads)
 
-    def run_inference(self, batch: Sequence[TargetExample], model, inference_args=None) -> Iterable[PredictionResult]:
-        probs = model.predict_proba(list(batch))
-        return [PredictionResult(example, p, model_id=model.model_id) for example, p in zip(batch, probs)]
+    def run_inference(self, batch: Sequence[AnalysedDocument], model,
+                      inference_args=None) -> Iterable[PredictionResult]:
+        try:
+            probs = self._predict(batch, model)
+        except Exception:  # find the document that fails; the others still get classified
+            return [self._predict_alone(analysed, model) for analysed in batch]
+        return [PredictionResult(analysed, p, model_id=model.model_id) for analysed, p in zip(batch, probs)]
+
+    @staticmethod
+    def _predict(batch: Sequence[AnalysedDocument], model) -> list[np.ndarray]:
+        examples = [example for analysed in batch for _, example in to_examples(analysed)]
+        probs = model.predict_proba(examples) if examples else np.zeros((0, 3), dtype=np.float32)
+        bounds = np.cumsum([len(analysed.mentions) for analysed in batch])[:-1]
+        return np.split(probs, bounds)
+
+    def _predict_alone(self, analysed: AnalysedDocument, model) -> PredictionResult:
+        try:
+            return PredictionResult(analysed, self._predict([analysed], model)[0], model_id=model.model_id)
+        except Exception as e:
+            log.warning("inference failed for %s: %s", analysed.document.origin, e)
+            return PredictionResult(analysed, f"inference failed: {type(e).__name__}: {e}",
+                                    model_id=model.model_id)
 
     def get_metrics_namespace(self) -> str:
         return "stancebeam_inference"
@@ -86,39 +114,47 @@ def to_examples(analysed: AnalysedDocument):
         yield m, TargetExample(m.sentence, m.start - m.sentence_start, m.end - m.sentence_start)
 
 
-def to_classified(element: tuple[Mention, PredictionResult]) -> ClassifiedMention:
-    mention, result = element
-    probs = np.asarray(result.inference, dtype=np.float32)
-    return ClassifiedMention(mention, tuple(float(p) for p in probs), result.model_id or "")
+@dataclasses.dataclass(frozen=True)
+class ClassifiedDocument:
+    analysed: AnalysedDocument
+    classified: tuple[ClassifiedMention, ...]  # in mention order
+    failure: Optional[str] = None  # why classification failed: the document is kept, unclassified
+
+
+def to_classified(result: PredictionResult) -> ClassifiedDocument:
+    analysed = result.example
+    if isinstance(result.inference, str):
+        return ClassifiedDocument(analysed, (), result.inference)
+    model_id = result.model_id or ""
+    return ClassifiedDocument(analysed, tuple(
+        ClassifiedMention(m, tuple(float(x) for x in p), model_id)
+        for m, p in zip(analysed.mentions, np.asarray(result.inference, dtype=np.float32))))
 
 
 def inference_errors(failed):
-    """A failed RunInference batch -> one warning row per mention (its document is kept)."""
+    """A RunInference batch that failed outside the model call -> a rejection per document."""
     batch, exception = failed
-    for element in batch:
-        mention = element[0] if isinstance(element, tuple) else None
+    for analysed in batch:
+        document = getattr(analysed, "document", None)
         yield ErrorRecord(
-            getattr(mention, "doc_id", "unknown"), "classify", f"inference failed: {exception}",
-            severity="warning", excerpt=excerpt(getattr(mention, "sentence", element)),
-            doc_id=getattr(mention, "doc_id", None))
+            getattr(document, "origin", "unknown"), "classify", f"inference failed: {exception}",
+            excerpt=excerpt(getattr(document, "title", "") or getattr(document, "text", analysed)),
+            doc_id=getattr(document, "doc_id", None), date=getattr(document, "date", None))
 
 
-class ClassifyMentions(beam.PTransform):
-    """AnalysedDocuments -> ClassifiedMentions (main) and inference failures (`errors`)."""
+class ClassifyDocuments(beam.PTransform):
+    """AnalysedDocuments -> ClassifiedDocuments (main) and inference failures (`errors`)."""
 
     def __init__(self, model_dir: str, backend: str = "torch", threads: Optional[int] = None,
                  max_batch_size: int = 256):
         super().__init__()
-        self.handler = KeyedModelHandler(
-            # Large batches matter on a CPU: Beam's adaptive batching starts small and, with
-            # bundles of a few hundred mentions, stayed near 12 mentions a call (profiled).
-            TargetSentimentModelHandler(model_dir, backend, threads, min_batch_size=max_batch_size // 2,
-                                        max_batch_size=max_batch_size))
+        # Large batches matter on a CPU: Beam's adaptive batching starts small and, with
+        # bundles of a few hundred mentions, stayed near 12 mentions a call (profiled).
+        self.handler = TargetSentimentModelHandler(
+            model_dir, backend, threads, min_batch_size=max_batch_size // 2, max_batch_size=max_batch_size)
 
     def expand(self, analysed):
-        main, dead = (analysed
-                      | "ToExamples" >> beam.FlatMap(to_examples)
-                      | "RunInference" >> RunInference(self.handler).with_exception_handling())
+        main, dead = analysed | "RunInference" >> RunInference(self.handler).with_exception_handling()
         classified = main | "ToClassified" >> beam.Map(to_classified)
         errors = dead.failed_inferences | "InferenceErrors" >> beam.FlatMap(inference_errors)
         return {"classified": classified, ERRORS: errors}

@@ -153,9 +153,9 @@ def parse_record(raw: RawRecord) -> Iterator[Union[Document, ErrorRecord]]:
 class ParseDocumentFn(beam.DoFn):
     """RawRecord -> Document (main output) or ErrorRecord (`errors` output); never raises."""
 
-    def __init__(self):
-        self.parsed = beam.metrics.Metrics.counter("stancebeam", "documents_parsed")
-        self.rejected = beam.metrics.Metrics.counter("stancebeam", "documents_rejected_parse")
+    def __init__(self, metrics_namespace: str = "stancebeam"):
+        self.parsed = beam.metrics.Metrics.counter(metrics_namespace, "documents_parsed")
+        self.rejected = beam.metrics.Metrics.counter(metrics_namespace, "documents_rejected_parse")
 
     def process(self, raw: RawRecord):
         try:
@@ -177,8 +177,13 @@ class ParseDocumentFn(beam.DoFn):
 class ParseDocuments(beam.PTransform):
     """Raw records -> documents, with an `errors` output for what cannot be parsed."""
 
+    def __init__(self, metrics_namespace: str = "stancebeam"):
+        super().__init__()
+        self.metrics_namespace = metrics_namespace
+
     def expand(self, records):
-        return records | "Parse" >> beam.ParDo(ParseDocumentFn()).with_outputs(ERRORS, main="documents")
+        return records | "Parse" >> beam.ParDo(ParseDocumentFn(self.metrics_namespace)).with_outputs(
+            ERRORS, main="documents")
 
 
 def keep_first_per_id(element):
@@ -200,3 +205,55 @@ class DeduplicateDocuments(beam.PTransform):
                 | "KeyByDocId" >> beam.Map(lambda d: (d.doc_id, d))
                 | "GroupByDocId" >> beam.GroupByKey()
                 | "KeepFirst" >> beam.FlatMap(keep_first_per_id).with_outputs(ERRORS, main="documents"))
+
+
+# Batch deduplication in two passes over the input. Grouping whole documents by doc_id would
+# make the local runner hold the corpus in memory (a GroupByKey keeps its input there); instead
+# a first pass groups only (doc_id, origin) pairs, and the second pass drops the copies it found.
+
+
+def id_and_origin(document: Document) -> tuple[str, str]:
+    return document.doc_id, document.origin
+
+
+def extra_copies(element):
+    """(doc_id, [origins]) -> (origin, kept origin) for every copy but the smallest origin."""
+    _, origins = element
+    origins = sorted(origins)
+    for origin in origins[1:]:
+        yield origin, origins[0]
+
+
+class FindDuplicates(beam.PTransform):
+    """Documents -> (origin of a duplicate, origin of the copy kept): small, usually empty."""
+
+    def expand(self, documents):
+        return (documents
+                | "IdAndOrigin" >> beam.Map(id_and_origin)
+                | "GroupOriginsById" >> beam.GroupByKey()
+                | "ExtraCopies" >> beam.FlatMap(extra_copies))
+
+
+class DropDuplicatesFn(beam.DoFn):
+    """Passes documents through, except the copies in the side input (`errors` output)."""
+
+    def process(self, document: Document, duplicates: dict):
+        kept = duplicates.get(document.origin)
+        if kept is None:
+            yield document
+            return
+        yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
+            document.origin, "dedupe", f"duplicate document id {document.doc_id!r} (kept {kept})",
+            excerpt=excerpt(document.title or document.text), doc_id=document.doc_id, date=document.date))
+
+
+class DropDuplicates(beam.PTransform):
+    """Documents minus the copies `duplicates` (from FindDuplicates on the same input) names."""
+
+    def __init__(self, duplicates):
+        super().__init__()
+        self.duplicates = duplicates
+
+    def expand(self, documents):
+        return documents | "DropCopies" >> beam.ParDo(
+            DropDuplicatesFn(), beam.pvalue.AsDict(self.duplicates)).with_outputs(ERRORS, main="documents")

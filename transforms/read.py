@@ -1,8 +1,9 @@
 """Reads input files from any Beam filesystem into raw records, one per input document."""
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import logging
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -20,6 +21,10 @@ _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
 # Past this a text file is still read as a document, but only its head: the rest can never reach
 # the model anyway (see max_doc_chars), and reading a stray multi-GB file would exhaust memory.
 MAX_TEXT_FILE_BYTES = 8 * 1024 * 1024
+# Read ranges: small enough that a corpus in one file still spreads evenly over workers,
+# large enough that a range's overhead (open, seek) is negligible.
+RANGE_BYTES = 64 * 1024
+RANGE_ROWS = 256
 
 
 def detect_format(path: str, head: bytes, requested: str = "auto") -> str:
@@ -41,11 +46,36 @@ def looks_binary(head: bytes) -> bool:
     return b"\x00" in head
 
 
-class ReadRecordsFn(beam.DoFn):
-    """Splits one matched file into raw records; unreadable files go to the `errors` output."""
+@dataclasses.dataclass(frozen=True)
+class FileRange:
+    """A slice of one input file that one worker reads: the unit of parallel reading.
 
-    def __init__(self, input_format: str = "auto"):
+    jsonl: lines whose first byte lies in [start, stop) (`stop` None: to the end), numbered from
+    `first_line`; parquet: row groups [start, stop), rows numbered from `first_row`; text: the
+    whole file.
+    """
+
+    path: str
+    fmt: str
+    start: int = 0
+    stop: Optional[int] = None
+    first_line: int = 1
+    first_row: int = 0
+
+
+class SplitFilesFn(beam.DoFn):
+    """One matched file -> FileRanges of about `range_bytes` (jsonl) / `range_rows` (parquet).
+
+    Splitting files is what lets several workers share one large JSONL or Parquet file without
+    shuffling its documents (a shuffle would hold them all in the local runner's memory).
+    Binary and unreadable files go to the `errors` output.
+    """
+
+    def __init__(self, input_format: str = "auto", range_bytes: int = RANGE_BYTES,
+                 range_rows: int = RANGE_ROWS):
         self.input_format = input_format
+        self.range_bytes = range_bytes
+        self.range_rows = range_rows
         self.files = beam.metrics.Metrics.counter("stancebeam", "files_read")
 
     def process(self, readable: fileio.ReadableFile):
@@ -56,50 +86,108 @@ class ReadRecordsFn(beam.DoFn):
                 head = f.read(8192)
                 fmt = detect_format(path, head, self.input_format)
                 if fmt == "parquet":
-                    yield from self._parquet(path)
-                    return
-                if looks_binary(head):
+                    yield from self._parquet_ranges(path)
+                elif looks_binary(head):
                     yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
                         path, "read", "binary file (contains NUL bytes)", excerpt=excerpt(head)))
-                    return
-                if fmt == "jsonl":
-                    yield from self._lines(path, head, f)
-                else:
-                    rest = f.read(MAX_TEXT_FILE_BYTES - len(head) + 1)
-                    data = head + rest
-                    if len(data) > MAX_TEXT_FILE_BYTES:
-                        yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
-                            path, "read", f"file larger than {MAX_TEXT_FILE_BYTES} bytes: "
-                            "only its head is read", severity="warning", excerpt=excerpt(data)))
-                        data = data[:MAX_TEXT_FILE_BYTES]
-                    yield RawRecord(path, "text", data)
+                elif fmt == "jsonl" and not is_compressed(path):
+                    f.seek(0)
+                    yield from self._jsonl_ranges(path, f)
+                else:  # a text document, or compressed JSONL (which cannot be entered mid-stream)
+                    yield FileRange(path, fmt)
         except Exception as e:  # a broken file must not stop the run
             log.warning("cannot read %s: %s", path, e)
             yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
                 path, "read", f"unreadable file: {type(e).__name__}: {e}"))
 
-    def _lines(self, path, head, f):
-        # Stream line by line: a JSONL file may be far larger than memory.
-        first = (head + f.readline()).splitlines()
-        for number, line in enumerate(itertools.chain(first, iter(f.readline, b"")), 1):
-            if line.strip():
-                yield RawRecord(f"{path}:{number}", "jsonl", line.rstrip(b"\r\n"))
+    def _jsonl_ranges(self, path, f):
+        start = position = 0
+        first_line = line_number = 1
+        for line in iter(f.readline, b""):
+            position += len(line)
+            line_number += 1
+            if position - start >= self.range_bytes:
+                yield FileRange(path, "jsonl", start, position, first_line)
+                start, first_line = position, line_number
+        if position > start or position == 0:
+            yield FileRange(path, "jsonl", start, None, first_line)
 
-    def _parquet(self, path):
+    def _parquet_ranges(self, path):
+        import pyarrow.parquet as pq
+
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            metadata = pq.ParquetFile(f).metadata  # a corrupt file fails here, as an error row
+        start = row = first_row = 0
+        for group in range(metadata.num_row_groups):
+            row += metadata.row_group(group).num_rows
+            if row - first_row >= self.range_rows:
+                yield FileRange(path, "parquet", start, group + 1, first_row=first_row)
+                start, first_row = group + 1, row
+        if start < metadata.num_row_groups:
+            yield FileRange(path, "parquet", start, metadata.num_row_groups, first_row=first_row)
+
+
+def is_compressed(path: str) -> bool:
+    return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+
+
+class ReadRangeFn(beam.DoFn):
+    """FileRange -> raw records, one per input document; read failures go to `errors`."""
+
+    def process(self, file_range: FileRange):
+        try:
+            if file_range.fmt == "parquet":
+                yield from self._parquet(file_range)
+            elif file_range.fmt == "jsonl":
+                yield from self._lines(file_range)
+            else:
+                yield from self._text(file_range.path)
+        except Exception as e:  # a broken file must not stop the run
+            log.warning("cannot read %s: %s", file_range.path, e)
+            yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
+                file_range.path, "read", f"unreadable file: {type(e).__name__}: {e}"))
+
+    @staticmethod
+    def _text(path):
+        with FileSystems.open(path) as f:
+            data = f.read(MAX_TEXT_FILE_BYTES + 1)
+        if len(data) > MAX_TEXT_FILE_BYTES:
+            yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
+                path, "read", f"file larger than {MAX_TEXT_FILE_BYTES} bytes: "
+                "only its head is read", severity="warning", excerpt=excerpt(data)))
+            data = data[:MAX_TEXT_FILE_BYTES]
+        yield RawRecord(path, "text", data)
+
+    @staticmethod
+    def _lines(r: FileRange):
+        # Stream line by line: a JSONL file may be far larger than memory.
+        with FileSystems.open(r.path) as f:
+            if r.start:
+                f.seek(r.start)
+            position = r.start
+            for number, line in enumerate(iter(f.readline, b""), r.first_line):
+                if r.stop is not None and position >= r.stop:
+                    break
+                position += len(line)
+                if line.strip():
+                    yield RawRecord(f"{r.path}:{number}", "jsonl", line.rstrip(b"\r\n"))
+
+    @staticmethod
+    def _parquet(r: FileRange):
         import pyarrow.parquet as pq
 
         # Parquet needs random access: open through FileSystems without decompression.
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with FileSystems.open(r.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             parquet = pq.ParquetFile(f)
-            row = 0
-            for batch in parquet.iter_batches(batch_size=512):
+            row = r.first_row
+            for batch in parquet.iter_batches(batch_size=512, row_groups=range(r.start, r.stop)):
                 for record in batch.to_pylist():
-                    yield RawRecord(f"{path}#{row}", "parquet", record)
+                    yield RawRecord(f"{r.path}#{row}", "parquet", record)
                     row += 1
 
 
-class ReadDocuments(beam.PTransform):
-    """Globs (any Beam filesystem) -> raw records, plus an `errors` output of unreadable files."""
+class ListFileRanges(beam.PTransform):
+    """Globs (any Beam filesystem) -> FileRanges spread over workers, plus an `errors` output."""
 
     def __init__(self, patterns: list[str], input_format: str = "auto"):
         super().__init__()
@@ -113,7 +201,37 @@ class ReadDocuments(beam.PTransform):
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "MatchFiles" >> fileio.MatchAll()
-            | "Reshuffle" >> beam.Reshuffle()  # spread files over workers
+            | "SpreadFiles" >> beam.Reshuffle()  # splitting a file means scanning it: share the work
             | "ReadMatches" >> fileio.ReadMatches()
-            | "SplitRecords" >> beam.ParDo(ReadRecordsFn(self.input_format)).with_outputs(
-                ERRORS, main="records"))
+            | "SplitFiles" >> beam.ParDo(SplitFilesFn(self.input_format)).with_outputs(ERRORS, main="ranges"))
+
+
+class ReadRanges(beam.PTransform):
+    """FileRanges -> raw records (`records`) and read failures (`errors`)."""
+
+    def expand(self, ranges):
+        return ranges | "ReadRange" >> beam.ParDo(ReadRangeFn()).with_outputs(ERRORS, main="records")
+
+
+def spread(ranges):
+    # Only ranges (a few numbers each) cross this shuffle, never the documents.
+    return ranges | "SpreadRanges" >> beam.Reshuffle()
+
+
+class ReadDocuments(beam.PTransform):
+    """Globs -> raw records (`records`), plus an `errors` output of unreadable files."""
+
+    def __init__(self, patterns: list[str], input_format: str = "auto"):
+        super().__init__()
+        self.listing = ListFileRanges(patterns, input_format)
+
+    def expand(self, pbegin):
+        listed = pbegin | "ListFileRanges" >> self.listing
+        read = spread(listed.ranges) | "ReadRanges" >> ReadRanges()
+        errors = (listed.errors, read.errors) | "FlattenReadErrors" >> beam.Flatten()
+        return ReadOutputs(read.records, errors)
+
+
+class ReadOutputs(NamedTuple):
+    records: beam.PCollection
+    errors: beam.PCollection

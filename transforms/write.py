@@ -1,15 +1,32 @@
 """Writes rows to Hive-partitioned Parquet tables on any Beam filesystem, replacing rows on rerun.
 
-Each (table, date partition, bucket) becomes one file, `part-<bucket>.parquet`, written by one
-worker after a GroupByKey. A rerun rewrites that file: existing rows owned by the documents being
-written (same doc_id; for errors, same error_id) are replaced, rows of other documents are kept.
-So running the same input twice into one output leaves one set of rows, and adding a new corpus
-adds rows. Files are written under a temporary name and renamed, so readers never see half a file.
+Each (table, date partition, bucket) becomes one file, `part-<bucket>.parquet`. A rerun rewrites
+that file: existing rows owned by the documents being written (same doc_id; for errors, same
+error_id) are replaced, rows of other documents are kept. So running the same input twice into
+one output leaves one set of rows, and adding a new corpus adds rows.
+
+Rows are not shuffled. A GroupByKey over rows would hold every output row of the run in memory on
+the local runner (FnApiRunner keeps a GroupByKey's input as Python objects), so peak memory would
+grow with the corpus. Instead, in two steps:
+
+1. Stage: each worker buffers rows per file (at most `stage_rows` rows in all, then the largest
+   buffers are flushed; everything at the end of a bundle) and writes each flush as a staged
+   Parquet file `<root>/_staging/<token>/<uuid>.parquet.tmp`, a name no `**/*.parquet` reader
+   glob picks up. Only (file key, staged path, row count) goes on.
+2. Commit: a GroupByKey of those small records gives each final file its staged files; one worker
+   merges them batch by batch with the existing file (dropping the existing rows of the owners being
+   written) into a temporary file next to the final one, renames it into place (readers never see
+   half a file) and deletes the staged files. Memory is bounded by the stage cap, the row-group
+   size and one file's owner ids, not by the corpus. A last step, after every commit, removes
+   what is left of the run's staging folder.
+
+`<token>` is new for every WriteTables application and run, so runs into one output do not collide.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import uuid
 
 import apache_beam as beam
@@ -18,6 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.records import ErrorRecord, stable_hash
 from transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, partition_value
@@ -57,20 +76,6 @@ def to_arrow(table: str, rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def merge_existing(path: str, new: pa.Table, owner: str) -> pa.Table:
-    """New rows plus the rows of an existing file at `path` that the new rows do not replace."""
-    if not FileSystems.exists(path):
-        return new
-    try:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            old = pq.read_table(f).cast(new.schema)
-    except Exception as e:  # unreadable or from an incompatible version: replace it
-        log.warning("replacing unreadable or incompatible %s: %s", path, e)
-        return new
-    keep = pc.invert(pc.is_in(old[owner], value_set=pc.unique(new[owner])))
-    return pa.concat_tables([old.filter(keep), new])
-
-
 def ensure_dir(path: str) -> None:
     # Local paths need the folder before a file can be renamed into it (see FACTS.md); object
     # stores have no folders and mkdirs is a no-op or already-exists there.
@@ -80,45 +85,216 @@ def ensure_dir(path: str) -> None:
         pass
 
 
-class WritePartitionFn(beam.DoFn):
-    """((table, partition, bucket), rows) -> one Parquet file; yields (table, rows written)."""
+STAGING = "_staging"
+STAGE_ROWS = 5_000  # rows one StageRowsFn holds in memory before it flushes
+ROW_GROUP_ROWS = 50_000  # rows a commit buffers before it writes a row group
+BATCH_ROWS = 10_000  # rows read per batch from an existing final file
 
-    def __init__(self, root: str):
+
+def file_key(element, files_per_partition: int) -> tuple[str, str | None, int]:
+    """(table, date, row) -> (table, date, bucket): the final file the row goes to."""
+    table, date_iso, row = element
+    owner = str(row[ROW_OWNER[table]])
+    return table, date_iso, int(stable_hash(owner, length=8), 16) % files_per_partition
+
+
+def final_path(root: str, key) -> str:
+    table, date_iso, bucket = key
+    return FileSystems.join(partition_dir(root, table, date_iso), f"part-{bucket:05d}.parquet")
+
+
+def _open(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _create(path: str):
+    return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+class StageRowsFn(beam.DoFn):
+    """(table, date, row) -> ((table, date, bucket), (staged path, rows)), rows staged in Parquet.
+
+    Holds at most `max_rows` rows: past that the largest buffers are written out (until half the
+    cap is left), and everything is written at the end of the bundle.
+    """
+
+    def __init__(self, staging: str, files_per_partition: int = 1, max_rows: int = STAGE_ROWS):
+        self.staging = staging
+        self.files_per_partition = max(1, files_per_partition)
+        self.max_rows = max(1, max_rows)
+        self._made_dir = False
+
+    def start_bundle(self):
+        self._buffers: dict[tuple, list[dict]] = {}
+        self._n = 0
+
+    def process(self, element):
+        key = file_key(element, self.files_per_partition)
+        self._buffers.setdefault(key, []).append(element[2])
+        self._n += 1
+        if self._n > self.max_rows:  # largest first, so a flush frees many rows in few files
+            for largest in sorted(self._buffers, key=lambda k: len(self._buffers[k]), reverse=True):
+                if self._n <= self.max_rows // 2:
+                    break
+                yield self._flush(largest)
+
+    def finish_bundle(self):
+        for key in list(self._buffers):
+            yield GlobalWindows.windowed_value(self._flush(key))
+
+    def _flush(self, key):
+        rows = self._buffers.pop(key)
+        self._n -= len(rows)
+        if not self._made_dir:
+            ensure_dir(self.staging)
+            self._made_dir = True
+        path = FileSystems.join(self.staging, f"{uuid.uuid4().hex}.parquet.tmp")
+        with _create(path) as f:
+            pq.write_table(to_arrow(key[0], rows), f, compression="zstd")
+        return key, (path, len(rows))
+
+
+class _OldFileError(Exception):
+    """Reading the existing final file failed (unreadable, or from an incompatible version)."""
+
+
+class CommitPartitionFn(beam.DoFn):
+    """((table, partition, bucket), staged files) -> the final Parquet file; yields (table, rows).
+
+    The existing final file's rows are kept unless their owner (doc_id; error_id for errors) is in
+    the staged files; then the staged rows are appended. Streams batch by batch.
+    """
+
+    def __init__(self, root: str, row_group_rows: int = ROW_GROUP_ROWS):
         self.root = root
+        self.row_group_rows = max(1, row_group_rows)
         self.rows = {t: beam.metrics.Metrics.counter("stancebeam", f"rows_{t}") for t in TABLES}
 
     def process(self, element):
-        (table, date_iso, bucket), rows = element
-        rows = list(rows)
-        self.rows[table].inc(len(rows))
-        folder = partition_dir(self.root, table, date_iso)
-        path = FileSystems.join(folder, f"part-{bucket:05d}.parquet")
-        merged = merge_existing(path, to_arrow(table, rows), ROW_OWNER[table])
-        ensure_dir(folder)
+        key, staged = element
+        table = key[0]
+        staged = sorted(set(staged))  # a stable order; the same file twice would add rows twice
+        paths = [p for p, _ in staged]
+        n_rows = sum(n for _, n in staged)
+        # Staged files are deleted only after the rename, so a missing one means a retried
+        # bundle whose earlier attempt already committed this file.
+        present = [p for p in paths if FileSystems.exists(p)]
+        if len(present) == len(paths):
+            self._commit(table, final_path(self.root, key), paths)
+        else:
+            log.info("%s was committed by an earlier attempt", final_path(self.root, key))
+        self._delete(present)
+        self.rows[table].inc(n_rows)
+        yield table, n_rows
+
+    def _commit(self, table: str, path: str, staged: list[str]) -> None:
+        owner = ROW_OWNER[table]
+        owners = self._owners(staged, owner)
+        old = path if FileSystems.exists(path) else None
+        ensure_dir(FileSystems.split(path)[0])
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            pq.write_table(merged, f, compression="zstd")
+        try:
+            try:
+                self._write(tmp, table, staged, old, owner, owners)
+            except _OldFileError as e:
+                log.warning("replacing unreadable or incompatible %s: %s", path, e.__cause__)
+                self._write(tmp, table, staged, None, owner, owners)
+        except BaseException:
+            self._delete([tmp])
+            raise
         FileSystems.rename([tmp], [path])
-        yield table, len(rows)
+
+    @staticmethod
+    def _owners(staged: list[str], owner: str) -> pa.Array:
+        ids = []
+        for p in staged:
+            with _open(p) as f:
+                ids.append(pc.unique(pq.read_table(f, columns=[owner])[owner]))
+        return pc.unique(pa.chunked_array(ids))
+
+    def _write(self, tmp, table, staged, old, owner, owners) -> None:
+        schema = TABLES[table]
+        buffered: list[pa.Table] = []
+        n = 0
+        with _create(tmp) as f, pq.ParquetWriter(f, schema, compression="zstd") as writer:
+            def add(part: pa.Table):
+                nonlocal n
+                if part.num_rows:
+                    buffered.append(part)
+                    n += part.num_rows
+                if n >= self.row_group_rows:
+                    flush()
+
+            def flush():
+                nonlocal n
+                if buffered:
+                    writer.write_table(pa.concat_tables(buffered))
+                    buffered.clear()
+                    n = 0
+
+            if old is not None:
+                try:
+                    with _open(old) as g:
+                        for batch in pq.ParquetFile(g).iter_batches(batch_size=BATCH_ROWS):
+                            part = pa.Table.from_batches([batch]).cast(schema)
+                            add(part.filter(pc.invert(pc.is_in(part[owner], value_set=owners))))
+                except Exception as e:
+                    raise _OldFileError() from e
+            for p in staged:
+                with _open(p) as g:
+                    for batch in pq.ParquetFile(g).iter_batches(batch_size=BATCH_ROWS):
+                        add(pa.Table.from_batches([batch]).cast(schema))
+            flush()
+
+    @staticmethod
+    def _delete(paths: list[str]) -> None:
+        if paths:
+            try:
+                FileSystems.delete(paths)
+            except Exception as e:  # a leftover staged file is removed with the staging folder
+                log.warning("could not delete %s: %s", paths, e)
+
+
+def remove_staging(_, staging: str) -> None:
+    """Best effort, after every commit: delete what is left in the run's staging folder (files of
+    failed attempts) and, on local disks, the folder itself and `_staging` when empty."""
+    try:
+        left = [m.path for r in FileSystems.match([FileSystems.join(staging, "*")]) for m in r.metadata_list]
+        if left:
+            FileSystems.delete(left)
+    except Exception as e:  # never fail a run over its leftovers
+        log.warning("could not clean up staging folder %s: %s", staging, e)
+    if isinstance(FileSystems.get_filesystem(staging), LocalFileSystem):  # object stores have no folders
+        for folder in (staging, os.path.dirname(staging.rstrip("/"))):
+            try:
+                os.rmdir(folder)  # only if empty: other runs may be staging in `_staging`
+            except OSError:
+                pass
 
 
 class WriteTables(beam.PTransform):
-    """(table, date, row) tuples -> OUTPUT/<table>/published_date=<date>/part-<bucket>.parquet."""
+    """(table, date, row) tuples -> OUTPUT/<table>/published_date=<date>/part-<bucket>.parquet.
 
-    def __init__(self, root: str, files_per_partition: int = 1):
+    Outputs (table, rows written) per final file. `stage_rows` caps the rows a worker holds in
+    memory; `row_group_rows` sets the row-group size of the final files.
+    """
+
+    def __init__(self, root: str, files_per_partition: int = 1, *, stage_rows: int = STAGE_ROWS,
+                 row_group_rows: int = ROW_GROUP_ROWS):
         super().__init__()
         self.root = root
         self.files_per_partition = max(1, files_per_partition)
-
-    def _key(self, element):
-        table, date_iso, row = element
-        owner = str(row[ROW_OWNER[table]])
-        bucket = int(stable_hash(owner, length=8), 16) % self.files_per_partition
-        return (table, date_iso, bucket), row
+        self.stage_rows = stage_rows
+        self.row_group_rows = row_group_rows
 
     def expand(self, rows):
-        return (rows
-                | "KeyByFile" >> beam.Map(self._key)
-                | "GroupByFile" >> beam.GroupByKey()
-                | "WriteParquet" >> beam.ParDo(WritePartitionFn(self.root)))
-
+        staging = FileSystems.join(self.root, STAGING, uuid.uuid4().hex)
+        written = (rows
+                   | "StageRows" >> beam.ParDo(
+                       StageRowsFn(staging, self.files_per_partition, self.stage_rows))
+                   | "GroupByFile" >> beam.GroupByKey()
+                   | "CommitParquet" >> beam.ParDo(CommitPartitionFn(self.root, self.row_group_rows)))
+        _ = (written
+             | "CountFiles" >> beam.combiners.Count.Globally()
+             | "RemoveStaging" >> beam.Map(remove_staging, staging))
+        return written
