@@ -10,6 +10,7 @@ import apache_beam as beam
 from apache_beam.utils import shared
 
 from transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
+from transforms.memory import release_free_memory
 from transforms.records import Document, ErrorRecord, excerpt
 from transforms.speakers import ARTICLE, evaluation_cues, find_speaker
 
@@ -235,6 +236,7 @@ class ExtractActorsFn(beam.DoFn):
                     results.extend(self.extractor.analyse([document]))
                 except Exception as e:
                     results.append((document, None, f"{type(e).__name__}: {e}"))
+        release_free_memory()
         for document, analysed, warning in results:
             if analysed is None:
                 yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(

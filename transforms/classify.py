@@ -11,6 +11,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 
 from classifier.encoding import TargetExample
 from transforms.actors import AnalysedDocument, Mention
+from transforms.memory import release_free_memory
 from transforms.records import ErrorRecord, excerpt
 
 ERRORS = "errors"
@@ -54,6 +55,8 @@ class TargetSentimentModelHandler(ModelHandler[AnalysedDocument, PredictionResul
             probs = self._predict(batch, model)
         except Exception:  # find the document that fails; the others still get classified
             return [self._predict_alone(analysed, model) for analysed in batch]
+        finally:
+            release_free_memory()
         return [PredictionResult(analysed, p, model_id=model.model_id) for analysed, p in zip(batch, probs)]
 
     @staticmethod
