@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import subprocess
+import statistics
 import sys
 import tempfile
 import threading
@@ -226,12 +227,17 @@ def measure_dev(model_dir: str, dev: str, backends=("torch", "onnx-int8")) -> di
 # -------------------------------------------------------------------------------- pipeline runs
 
 class TreeMonitor(threading.Thread):
-    """Polls a process and its descendants: peak summed RSS, and CPU seconds over the tree."""
+    """Polls a process and its descendants: peak and median summed RSS, CPU seconds over the tree.
+
+    The median separates what a run holds throughout from short spikes (spaCy on a batch with a
+    very long document allocates about 3 MB per 1,000 characters for a moment).
+    """
 
     def __init__(self, proc: psutil.Process, interval: float = POLL_S):
         super().__init__(daemon=True)
         self.proc, self.interval = proc, interval
         self.peak_rss = 0
+        self.rss_samples: list[int] = []
         self.peak_processes = 0
         self.cpu_by_pid: dict[int, float] = {}
         self._done = threading.Event()
@@ -255,6 +261,7 @@ class TreeMonitor(threading.Thread):
             except psutil.Error:  # it ended between listing and reading
                 continue
         self.peak_rss = max(self.peak_rss, rss)
+        self.rss_samples.append(rss)
         self.peak_processes = max(self.peak_processes, len(procs))
 
     def stop(self):
@@ -264,6 +271,10 @@ class TreeMonitor(threading.Thread):
     @property
     def cpu_s(self) -> float:
         return sum(self.cpu_by_pid.values())
+
+    @property
+    def median_rss(self) -> float:
+        return float(statistics.median(self.rss_samples)) if self.rss_samples else 0.0
 
 
 def kill_tree(proc: psutil.Process) -> None:
@@ -294,7 +305,8 @@ def run_monitored(cmd: list[str], env: dict, timeout: float, cwd: Path = ROOT) -
     wall = time.perf_counter() - started
     monitor.stop()
     return {"returncode": proc.returncode, "timed_out": timed_out, "wall_s": wall,
-            "peak_rss_mb": monitor.peak_rss / 2**20, "peak_processes": monitor.peak_processes,
+            "peak_rss_mb": monitor.peak_rss / 2**20, "median_rss_mb": monitor.median_rss / 2**20,
+            "peak_processes": monitor.peak_processes,
             "cpu_s": monitor.cpu_s, "stdout": stdout, "stderr": stderr}
 
 
@@ -355,16 +367,33 @@ def startup_cost(sources: list[Document], model_dir: str, workdir: Path, env: di
 
 
 def memory_scan(sizes: list[int], sources: list[Document], model_dir: str, workdir: Path, env: dict,
-                timeout_for) -> list[dict]:
-    """Peak RSS of the 1-process pipeline at several corpus sizes: flat if nothing accumulates."""
+                timeout_for, baseline: bool = False) -> list[dict]:
+    """Peak RSS of the 1-process pipeline at several corpus sizes: flat if nothing accumulates.
+
+    With `baseline`, each size also runs with malloc trimming off (STANCEBEAM_MALLOC_TRIM_S=0,
+    see transforms/memory.py), right before the default run, so the two series share conditions.
+    """
     spec = PIPELINE_RUNS["torch-1proc"]
     scan = []
     for size in sizes:
         corpus = write_corpus(build_corpus(sources, size), workdir / f"scan-{size}.jsonl")
-        run = run_pipeline(spec, corpus, model_dir, workdir, env, timeout_for(size))
-        scan.append({"documents": size, "peak_rss_mb": run["peak_rss_mb"], "wall_s": run["wall_s"],
-                     "ok": run.get("summary") is not None, **rates(run, None)})
+        for trim in ((False, True) if baseline else (True,)):
+            run_env = env if trim else dict(env, STANCEBEAM_MALLOC_TRIM_S="0")
+            run = run_pipeline(spec, corpus, model_dir, workdir, run_env, timeout_for(size))
+            scan.append({"documents": size, "malloc_trim": trim, "peak_rss_mb": run["peak_rss_mb"],
+                         "median_rss_mb": run["median_rss_mb"], "wall_s": run["wall_s"], "ok": run.get("summary") is not None, **rates(run, None)})
     return scan
+
+
+def memory_slopes(scan: list[dict], field: str = "peak_rss_mb") -> dict:
+    """MB of `field` per extra document, from the smallest to the largest corpus, per series."""
+    slopes = {}
+    for trim in (True, False):
+        rows = sorted((r for r in scan if r["malloc_trim"] == trim and r["ok"]), key=lambda r: r["documents"])
+        if len(rows) >= 2 and rows[-1]["documents"] > rows[0]["documents"]:
+            slopes["malloc_trim" if trim else "no_trim"] = (
+                (rows[-1][field] - rows[0][field]) / (rows[-1]["documents"] - rows[0]["documents"]))
+    return slopes
 
 
 # ------------------------------------------------------------------------------ report and main
@@ -432,8 +461,11 @@ def print_report(r: dict) -> None:
               f"included in every pipeline run's seconds above")
     print("ratios: " + ", ".join(f"{k} {fmt(v, '.2f')}" for k, v in r["ratios"].items()))
     for row in r.get("memory_scan", []):
-        print(f"memory scan: {row['documents']:>6} documents -> peak RSS {row['peak_rss_mb']:.0f} MB "
-              f"({row['wall_s']:.0f} s{'' if row['ok'] else ', FAILED'})")
+        print(f"memory scan: {row['documents']:>6} documents{'' if row['malloc_trim'] else ' (no trim)'} -> "
+              f"peak RSS {row['peak_rss_mb']:.0f} MB, median {row['median_rss_mb']:.0f} MB ({row['wall_s']:.0f} s{'' if row['ok'] else ', FAILED'})")
+    for measure, slopes in r.get("memory_slope_mb_per_doc", {}).items():
+        for series, slope in slopes.items():
+            print(f"memory slope, {measure} RSS ({series}): {slope:.3f} MB per extra document")
 
 
 def ratio(a, b):
@@ -464,6 +496,8 @@ def parse_args(argv):
     parser.add_argument("--no-startup", dest="startup", action="store_false",
                         help="skip the 1-document run that measures the fixed start-up cost")
     parser.add_argument("--memory-scan", default="", help="corpus sizes for the peak-RSS scan, e.g. 500,2000")
+    parser.add_argument("--memory-baseline", action="store_true",
+                        help="in the memory scan, also run each size with malloc trimming off")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per pipeline run (default: 300 + 3 per document)")
     args = parser.parse_args(argv)
@@ -540,7 +574,11 @@ def main(argv=None) -> int:
         if args.startup:
             report["startup"] = startup_cost(sources, model_dir, workdir, env, timeout_for(1))
         if args.memory_scan:
-            report["memory_scan"] = memory_scan(args.memory_scan, sources, model_dir, workdir, env, timeout_for)
+            report["memory_scan"] = memory_scan(args.memory_scan, sources, model_dir, workdir, env, timeout_for,
+                                                args.memory_baseline)
+            report["memory_slope_mb_per_doc"] = {
+                "peak": memory_slopes(report["memory_scan"]),
+                "median": memory_slopes(report["memory_scan"], "median_rss_mb")}
     report["ratios"] = ratios(report)
     report["load_average"]["after"] = os.getloadavg()
     print_report(report)

@@ -30,6 +30,7 @@ class JobSettings:
     gazetteer: str
     max_doc_chars: int
     nlp_batch_size: int
+    nlp_batch_chars: int
     files_per_partition: int
 
 
@@ -47,6 +48,7 @@ def job_settings(config: dict, opts: StancebeamOptions) -> JobSettings:
         threads=config["model"].get("threads"), max_batch_size=int(config["model"]["max_batch_size"]),
         spacy_model=config["nlp"]["spacy_model"], gazetteer=config["nlp"]["gazetteer"],
         max_doc_chars=int(config["nlp"]["max_doc_chars"]), nlp_batch_size=int(config["nlp"]["batch_size"]),
+        nlp_batch_chars=int(config["nlp"]["batch_chars"]),
         files_per_partition=int(config["output"]["files_per_partition"]))
 
 
@@ -63,7 +65,7 @@ class AnalyseDocuments(beam.PTransform):
     def expand(self, documents):
         s = self.s
         actors = documents | "ExtractActors" >> ExtractActors(
-            s.spacy_model, s.gazetteer, s.max_doc_chars, s.nlp_batch_size)
+            s.spacy_model, s.gazetteer, s.max_doc_chars, s.nlp_batch_size, s.nlp_batch_chars)
         classified = actors.analysed | "ClassifyDocuments" >> ClassifyDocuments(
             s.model_dir, s.backend, s.threads, s.max_batch_size)
         aggregated = classified["classified"] | "Aggregate" >> AggregateDocuments(s.run)

@@ -102,3 +102,13 @@ def test_evaluation_cues(extractor, sentence, expected):
     cues = evaluation_cues(next(doc.sents))
     got = {t.text: cues.get(t.i) for t in doc if t.text in expected}
     assert got == expected
+
+
+def test_spacy_batches_are_bounded_by_characters():
+    from transforms.actors import DocumentWeight
+    from transforms.records import Document
+
+    weight = DocumentWeight(unit_chars=2_500, max_doc_chars=100_000)
+    doc = lambda n: Document("d", "o", "", "x" * n, None)  # noqa: E731
+    assert [weight(doc(n)) for n in (0, 1, 2_500, 2_501, 40_000)] == [1, 1, 1, 2, 16]
+    assert weight(doc(250_000)) == 40  # only max_doc_chars are analysed

@@ -69,3 +69,13 @@ def test_summary_line_is_read_from_the_last_json_line():
     out = "stancebeam: 3 documents\n{\"documents\": 3, \"mentions\": 7}\n"
     assert tp.last_json_line(out) == {"documents": 3, "mentions": 7}
     assert tp.last_json_line("no json here") is None
+
+
+def test_memory_slopes_per_series():
+    scan = [{"documents": 200, "malloc_trim": False, "peak_rss_mb": 1265.0, "ok": True},
+            {"documents": 200, "malloc_trim": True, "peak_rss_mb": 1000.0, "ok": True},
+            {"documents": 2000, "malloc_trim": False, "peak_rss_mb": 1715.0, "ok": True},
+            {"documents": 2000, "malloc_trim": True, "peak_rss_mb": 1018.0, "ok": True},
+            {"documents": 5000, "malloc_trim": True, "peak_rss_mb": 0.0, "ok": False}]
+    assert tp.memory_slopes(scan) == pytest.approx({"no_trim": 0.25, "malloc_trim": 0.01})
+    assert tp.memory_slopes(scan[:2]) == {}  # one size: no slope

@@ -263,12 +263,28 @@ class ExtractActors(beam.PTransform):
     """Documents -> AnalysedDocuments (main) and an `errors` output."""
 
     def __init__(self, spacy_model: str, gazetteer_path: str, max_doc_chars: int = 100_000,
-                 batch_size: int = 16):
+                 batch_size: int = 16, batch_chars: int = 40_000):
         super().__init__()
         self.fn = ExtractActorsFn(spacy_model, gazetteer_path, max_doc_chars)
         self.batch_size = batch_size
+        self.weight = DocumentWeight(max(1, batch_chars // max(1, batch_size)), max_doc_chars)
 
     def expand(self, documents):
+        # A batch holds at most `batch_size` documents and, beyond single long documents, about
+        # `batch_chars` characters: spaCy's working memory grows with the characters it parses
+        # at once (about 3 MB per 1,000), so a few long articles together made memory spikes.
         return (documents
-                | "BatchDocuments" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+                | "BatchDocuments" >> beam.BatchElements(
+                    min_batch_size=1, max_batch_size=self.batch_size, element_size_fn=self.weight)
                 | "Analyse" >> beam.ParDo(self.fn).with_outputs(ERRORS, main="analysed"))
+
+
+@dataclasses.dataclass(frozen=True)
+class DocumentWeight:
+    """A document's weight in a spaCy batch: 1 per started `unit_chars` of analysed text."""
+
+    unit_chars: int
+    max_doc_chars: int
+
+    def __call__(self, document: Document) -> int:
+        return max(1, -(-min(len(document.text), self.max_doc_chars) // self.unit_chars))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 import threading
 import time
 from typing import Callable, Optional
 
-TRIM_INTERVAL_S = 5.0
+# STANCEBEAM_MALLOC_TRIM_S=0 turns trimming off (the benchmark's baseline for the memory scan).
+TRIM_INTERVAL_S = float(os.environ.get("STANCEBEAM_MALLOC_TRIM_S", "5"))
 
 
 def _find_malloc_trim() -> Optional[Callable[[int], int]]:
@@ -53,7 +55,7 @@ class MemoryTrimmer:
         return True
 
 
-_process_trimmer = MemoryTrimmer(_find_malloc_trim())
+_process_trimmer = MemoryTrimmer(_find_malloc_trim() if TRIM_INTERVAL_S > 0 else None)
 
 
 def release_free_memory() -> bool:
