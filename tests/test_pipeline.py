@@ -118,3 +118,29 @@ def test_bad_arguments_fail_with_a_message(tmp_path, capsys):
     assert "matches no file" in capsys.readouterr().err
     assert run([f"--input={SAMPLES}/*", f"--output={tmp_path}", "--model-dir", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_batch_graph_shuffles_nothing_that_grows_with_the_corpus(tmp_path, tiny_config):
+    """The local runner holds every GroupByKey's and Flatten's input in memory, so only small
+    values may cross them: file names and ranges, (doc_id, origin) pairs, actor ids, staged file
+    names, errors. A new shuffle of documents or rows must be a deliberate change of this list."""
+    from apache_beam.portability import common_urns
+
+    from pipeline.builder import build_batch_pipeline, job_settings
+    from pipeline.config import load_config
+    from pipeline.options import validate
+    from pipeline.runner import make_options
+
+    options = make_options([f"--input={tmp_path}/*", f"--output={tmp_path}/out", f"--config={tiny_config}"])
+    settings = job_settings(load_config(str(tiny_config)), validate(options))
+    graph = build_batch_pipeline(options, settings).to_runner_api()
+    shuffles = {t.unique_name for t in graph.components.transforms.values()
+                if t.spec.urn == common_urns.primitives.GROUP_BY_KEY.urn}
+    flattens = {t.unique_name for t in graph.components.transforms.values()
+                if t.spec.urn == common_urns.primitives.FLATTEN.urn and len(t.inputs) > 1}
+    top = lambda names: {n.split("/")[0] + ("/" + n.split("/")[1] if "/" in n else "") for n in names}  # noqa: E731
+    assert top(shuffles) == {
+        "ListInputs/SpreadFiles", "SpreadRanges/ReshufflePerKey", "FindDuplicates/GroupOriginsById",
+        "DistinctActors/Group", "WriteTables/GroupByFile", "WriteTables/CountFiles",
+        "WriteErrors/GroupByFile", "WriteErrors/CountFiles"}, shuffles
+    assert flattens == {"FlattenErrors", "Analyse/FlattenAnalysisErrors"}, flattens
