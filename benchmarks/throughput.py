@@ -238,6 +238,7 @@ class TreeMonitor(threading.Thread):
         self.proc, self.interval = proc, interval
         self.peak_rss = 0
         self.rss_samples: list[int] = []
+        self.sample_times: list[float] = []
         self.peak_processes = 0
         self.cpu_by_pid: dict[int, float] = {}
         self._done = threading.Event()
@@ -262,6 +263,7 @@ class TreeMonitor(threading.Thread):
                 continue
         self.peak_rss = max(self.peak_rss, rss)
         self.rss_samples.append(rss)
+        self.sample_times.append(time.perf_counter())
         self.peak_processes = max(self.peak_processes, len(procs))
 
     def stop(self):
@@ -275,6 +277,18 @@ class TreeMonitor(threading.Thread):
     @property
     def median_rss(self) -> float:
         return float(statistics.median(self.rss_samples)) if self.rss_samples else 0.0
+
+    def peak_rss_by_part(self, parts: int = 4) -> list[float]:
+        """Peak RSS in each of `parts` equal slices of the run's time: if memory accumulated
+        with the documents processed, the later slices would be higher."""
+        if not self.rss_samples:
+            return []
+        start, span = self.sample_times[0], (self.sample_times[-1] - self.sample_times[0]) or 1.0
+        peaks = [0.0] * parts
+        for t, rss in zip(self.sample_times, self.rss_samples):
+            k = min(parts - 1, int((t - start) / span * parts))
+            peaks[k] = max(peaks[k], float(rss))
+        return peaks
 
 
 def kill_tree(proc: psutil.Process) -> None:
@@ -306,6 +320,7 @@ def run_monitored(cmd: list[str], env: dict, timeout: float, cwd: Path = ROOT) -
     monitor.stop()
     return {"returncode": proc.returncode, "timed_out": timed_out, "wall_s": wall,
             "peak_rss_mb": monitor.peak_rss / 2**20, "median_rss_mb": monitor.median_rss / 2**20,
+            "peak_rss_by_quarter_mb": [round(x / 2**20) for x in monitor.peak_rss_by_part(4)],
             "peak_processes": monitor.peak_processes,
             "cpu_s": monitor.cpu_s, "stdout": stdout, "stderr": stderr}
 
@@ -381,7 +396,8 @@ def memory_scan(sizes: list[int], sources: list[Document], model_dir: str, workd
             run_env = env if trim else dict(env, STANCEBEAM_MALLOC_TRIM_S="0")
             run = run_pipeline(spec, corpus, model_dir, workdir, run_env, timeout_for(size))
             scan.append({"documents": size, "malloc_trim": trim, "peak_rss_mb": run["peak_rss_mb"],
-                         "median_rss_mb": run["median_rss_mb"], "wall_s": run["wall_s"], "ok": run.get("summary") is not None, **rates(run, None)})
+                         "median_rss_mb": run["median_rss_mb"],
+                         "peak_rss_by_quarter_mb": run["peak_rss_by_quarter_mb"], "wall_s": run["wall_s"], "ok": run.get("summary") is not None, **rates(run, None)})
     return scan
 
 
@@ -462,7 +478,8 @@ def print_report(r: dict) -> None:
     print("ratios: " + ", ".join(f"{k} {fmt(v, '.2f')}" for k, v in r["ratios"].items()))
     for row in r.get("memory_scan", []):
         print(f"memory scan: {row['documents']:>6} documents{'' if row['malloc_trim'] else ' (no trim)'} -> "
-              f"peak RSS {row['peak_rss_mb']:.0f} MB, median {row['median_rss_mb']:.0f} MB ({row['wall_s']:.0f} s{'' if row['ok'] else ', FAILED'})")
+              f"peak RSS {row['peak_rss_mb']:.0f} MB, median {row['median_rss_mb']:.0f} MB, "
+              f"peak by quarter of the run {row['peak_rss_by_quarter_mb']} MB ({row['wall_s']:.0f} s{'' if row['ok'] else ', FAILED'})")
     for measure, slopes in r.get("memory_slope_mb_per_doc", {}).items():
         for series, slope in slopes.items():
             print(f"memory slope, {measure} RSS ({series}): {slope:.3f} MB per extra document")

@@ -79,3 +79,11 @@ def test_memory_slopes_per_series():
             {"documents": 5000, "malloc_trim": True, "peak_rss_mb": 0.0, "ok": False}]
     assert tp.memory_slopes(scan) == pytest.approx({"no_trim": 0.25, "malloc_trim": 0.01})
     assert tp.memory_slopes(scan[:2]) == {}  # one size: no slope
+
+
+def test_peak_rss_by_part_of_the_run():
+    monitor = tp.TreeMonitor(None)
+    monitor.sample_times = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    monitor.rss_samples = [1, 5, 2, 2, 3, 1, 4, 4, 9]
+    assert monitor.peak_rss_by_part(4) == [5.0, 2.0, 3.0, 9.0]
+    assert monitor.median_rss == 3.0
