@@ -83,3 +83,11 @@ def test_compressed_jsonl_is_one_range(tmp_path):
         f.write('{"id": 1, "text": "a"}\n{"id": 2, "text": "b"}\n')
     expected = [("c.jsonl.gz:1", b'{"id": 1, "text": "a"}'), ("c.jsonl.gz:2", b'{"id": 2, "text": "b"}')]
     check_ranges(str(tmp_path / "c.jsonl.gz"), expected, 1, range_bytes=10)
+
+
+def test_a_file_matched_by_two_patterns_is_read_once(tmp_path):
+    (tmp_path / "a.txt").write_text(" date 2020-01-01 T\n\nBody.")
+    (tmp_path / "b.jsonl").write_text('{"id": 1, "text": "x"}\n')
+    with TestPipeline() as p:
+        out = p | ReadDocuments([str(tmp_path / "*"), str(tmp_path / "a.txt")])
+        assert_that(out.records | beam.Map(lambda r: r.origin.split("/")[-1]), equal_to(["a.txt", "b.jsonl:1"]))

@@ -2,10 +2,10 @@
 
 Why: spaCy, the tokenizer and PyTorch allocate and free many buffers of varying sizes from
 several threads. glibc keeps freed memory inside its per-thread arenas, fragmented, and the
-process's resident memory grew with the corpus (about 0.25 MB per document, 1,265 MB at 200
-documents to 1,718 MB at 2,000) although the live Python objects stayed flat (tracemalloc).
-`malloc_trim(0)` returns the free pages of every arena; called every few seconds it kept a
-1,500-document run flat at about 1 GB (benchmarks/README.md, "Memory").
+process's resident memory grew with the documents processed although the live Python objects
+stayed flat (tracemalloc): over a 2,000-document run, the peak RSS per quarter of the run
+climbed 1,431, 1,440, 1,621, 1,712 MB. `malloc_trim(0)` returns the free pages of every arena;
+called every few seconds it gave 1,368, 1,286, 1,422, 1,408 MB (benchmarks/README.md, "Memory").
 """
 from __future__ import annotations
 

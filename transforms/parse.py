@@ -219,7 +219,7 @@ def id_and_origin(document: Document) -> tuple[str, str]:
 def extra_copies(element):
     """(doc_id, [origins]) -> (origin, kept origin) for every copy but the smallest origin."""
     _, origins = element
-    origins = sorted(origins)
+    origins = sorted(set(origins))
     for origin in origins[1:]:
         yield origin, origins[0]
 

@@ -201,7 +201,11 @@ class ListFileRanges(beam.PTransform):
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "MatchFiles" >> fileio.MatchAll()
-            | "SpreadFiles" >> beam.Reshuffle()  # splitting a file means scanning it: share the work
+            # A file that several patterns match is read once. The grouping also spreads files
+            # over workers: splitting a file means scanning it, so that work is shared too.
+            | "KeyByPath" >> beam.Map(lambda metadata: (metadata.path, metadata))
+            | "SpreadFiles" >> beam.GroupByKey()
+            | "OncePerPath" >> beam.Map(lambda path_matches: next(iter(path_matches[1])))
             | "ReadMatches" >> fileio.ReadMatches()
             | "SplitFiles" >> beam.ParDo(SplitFilesFn(self.input_format)).with_outputs(ERRORS, main="ranges"))
 
