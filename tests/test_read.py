@@ -1,13 +1,33 @@
 """Reading files: format detection, one record per document, unreadable files as errors."""
+from typing import NamedTuple
+
 import apache_beam as beam
-from apache_beam.io import fileio
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.io import fileio
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import DATA
-from transforms.read import ReadDocuments, detect_format, looks_binary
+from transforms.read import ListFileRanges, ReadRanges, detect_format, looks_binary, spread
+
+
+class ReadDocuments(beam.PTransform):
+    """The batch pipeline's reading, in one pass: globs -> `records` and read `errors`."""
+
+    def __init__(self, patterns):
+        super().__init__()
+        self.patterns = patterns
+
+    def expand(self, pbegin):
+        listed = pbegin | ListFileRanges(self.patterns)
+        read = spread(listed.ranges) | ReadRanges()
+        return ReadOutputs(read.records, (listed.errors, read.errors) | beam.Flatten())
+
+
+class ReadOutputs(NamedTuple):
+    records: beam.PCollection
+    errors: beam.PCollection
 
 
 def test_detect_format():
@@ -47,7 +67,7 @@ def test_corrupt_fixture_folder_yields_records_or_errors():
 
 def check_ranges(pattern, expected_records, expected_ranges, **split_args):
     """Splits then reads `pattern`: (origin tail, payload) records and the number of ranges."""
-    from transforms.read import ReadRanges, SplitFilesFn, spread
+    from transforms.read import SplitFilesFn
 
     with TestPipeline() as p:
         listed = (p | beam.Create([pattern]) | fileio.MatchAll() | fileio.ReadMatches()

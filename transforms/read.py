@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -221,21 +221,3 @@ def spread(ranges):
     # Only ranges (a few numbers each) cross this shuffle, never the documents.
     return ranges | "SpreadRanges" >> beam.Reshuffle()
 
-
-class ReadDocuments(beam.PTransform):
-    """Globs -> raw records (`records`), plus an `errors` output of unreadable files."""
-
-    def __init__(self, patterns: list[str], input_format: str = "auto"):
-        super().__init__()
-        self.listing = ListFileRanges(patterns, input_format)
-
-    def expand(self, pbegin):
-        listed = pbegin | "ListFileRanges" >> self.listing
-        read = spread(listed.ranges) | "ReadRanges" >> ReadRanges()
-        errors = (listed.errors, read.errors) | "FlattenReadErrors" >> beam.Flatten()
-        return ReadOutputs(read.records, errors)
-
-
-class ReadOutputs(NamedTuple):
-    records: beam.PCollection
-    errors: beam.PCollection
