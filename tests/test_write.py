@@ -132,3 +132,20 @@ def test_a_retried_commit_does_not_change_the_file(tmp_path):
     got = pq.read_table(part).select(["doc_id", "run_id"]).to_pylist()
     assert sorted((r["doc_id"], r["run_id"]) for r in got) == expected
     assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_a_new_file_from_one_staged_file_is_that_file_renamed(tmp_path):
+    stage = StageRowsFn(str(tmp_path / "_staging" / "t"))
+    stage.start_bundle()
+    for r in (doc_row("a", "2020-01-01"), doc_row("b", "2020-01-01")):
+        assert list(stage.process(r)) == []
+    [(key, (path, n))] = [wv.value for wv in stage.finish_bundle()]
+    data = open(path, "rb").read()
+    commit = CommitPartitionFn(str(tmp_path))
+    assert list(commit.process((key, [(path, n)]))) == [("documents", 2)]
+    part = tmp_path / "documents" / "published_date=2020-01-01" / "part-00000.parquet"
+    assert part.read_bytes() == data and not list(tmp_path.rglob("*.tmp*"))
+    assert pq.read_schema(part) == DOCUMENTS.with_metadata(pq.read_schema(part).metadata)
+    # A retry after the rename finds its staged file gone: committed, nothing changes.
+    assert list(commit.process((key, [(path, n)]))) == [("documents", 2)]
+    assert part.read_bytes() == data

@@ -16,7 +16,8 @@ grow with the corpus. Instead, in two steps:
 2. Commit: a GroupByKey of those small records gives each final file its staged files; one worker
    merges them batch by batch with the existing file (dropping the existing rows of the owners being
    written) into a temporary file next to the final one, renames it into place (readers never see
-   half a file) and deletes the staged files. Memory is bounded by the stage cap, the row-group
+   half a file) and deletes the staged files. A new final file from a single staged file is
+   that file, renamed into place. Memory is bounded by the stage cap, the row-group
    size and one file's owner ids, not by the corpus. A last step, after every commit, removes
    what is left of the run's staging folder.
 
@@ -180,18 +181,26 @@ class CommitPartitionFn(beam.DoFn):
         # bundle whose earlier attempt already committed this file.
         present = [p for p in paths if FileSystems.exists(p)]
         if len(present) == len(paths):
-            self._commit(table, final_path(self.root, key), paths)
+            present = self._commit(table, final_path(self.root, key), paths, n_rows)
         else:
             log.info("%s was committed by an earlier attempt", final_path(self.root, key))
         self._delete(present)
         self.rows[table].inc(n_rows)
         yield table, n_rows
 
-    def _commit(self, table: str, path: str, staged: list[str]) -> None:
-        owner = ROW_OWNER[table]
-        owners = self._owners(staged, owner)
+    def _commit(self, table: str, path: str, staged: list[str], n_rows: int) -> list[str]:
+        """Writes the final file; returns the staged files left to delete."""
         old = path if FileSystems.exists(path) else None
         ensure_dir(FileSystems.split(path)[0])
+        if old is None and len(staged) == 1 and n_rows <= self.row_group_rows:
+            # A new file from one staged file (most files of a first run: one per table and
+            # date): that file already has the final schema, compression and a single row
+            # group, so the rename is the commit. Re-writing it cost 2.9 of 4.1 s of the
+            # commits over 200 articles (724 files, profiled).
+            FileSystems.rename(staged, [path])
+            return []
+        owner = ROW_OWNER[table]
+        owners = self._owners(staged, owner)
         tmp = f"{path}.tmp-{uuid.uuid4().hex}"
         try:
             try:
@@ -203,6 +212,7 @@ class CommitPartitionFn(beam.DoFn):
             self._delete([tmp])
             raise
         FileSystems.rename([tmp], [path])
+        return staged
 
     @staticmethod
     def _owners(staged: list[str], owner: str) -> pa.Array:
