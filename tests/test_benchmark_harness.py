@@ -87,3 +87,13 @@ def test_peak_rss_by_part_of_the_run():
     monitor.rss_samples = [1, 5, 2, 2, 3, 1, 4, 4, 9]
     assert monitor.peak_rss_by_part(4) == [5.0, 2.0, 3.0, 9.0]
     assert monitor.median_rss == 3.0
+
+
+def test_inference_batches_group_consecutive_documents_and_count_padding():
+    from benchmarks.inference_batching import group_by_mentions, padded_tokens
+
+    docs = [["a"] * 3, [], ["bbbb"] * 2, ["cc"]]
+    assert group_by_mentions(docs, 3) == [["a"] * 3, ["bbbb", "bbbb", "cc"]]
+    assert group_by_mentions(docs, 100) == [["a"] * 3 + ["bbbb"] * 2 + ["cc"]]
+    # Sorted by length then cut into sub-batches of 2: [a, a], [a, cc], [bbbb, bbbb].
+    assert padded_tokens([["a"] * 3 + ["cc"] + ["bbbb"] * 2], 2, 4096) == 2 * 1 + 2 * 2 + 2 * 4

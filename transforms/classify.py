@@ -31,9 +31,10 @@ class TargetSentimentModelHandler(ModelHandler[AnalysedDocument, PredictionResul
     rather than single mentions means nothing has to join mentions back to their document
     afterwards: a join is a shuffle, and the local runner keeps a shuffle's whole input in memory.
     `TargetClassifier.predict_encoded` sorts a batch's mentions by token length and pads per
-    sub-batch (dynamic padding), so a large batch costs little padding: over 200 articles, batches
-    of about 200 mentions padded to 1.11-1.17x the real tokens and made the forward pass 13%
-    slower than one sorted corpus; batches of 1,024 and more pad 1.04x or less and run as fast.
+    sub-batch (dynamic padding), so a large batch costs little padding. Over 200 articles
+    (benchmarks/inference_batching.py), batches of at least 128 / 256 / 1,024 mentions padded
+    1.17x / 1.11x / 1.04x the real tokens, and the forward pass took 1.17x / 1.09x / 1.03x the
+    time of the whole corpus sorted at once.
     """
 
     def __init__(self, model_dir: str, backend: str = "torch", threads: Optional[int] = None,
