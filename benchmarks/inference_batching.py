@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     from classifier.inference import TargetClassifier
     from pipeline.config import load_config
     from transforms.classify import to_examples
-    from transforms.memory import MemoryTrimmer, _find_malloc_trim
+    from transforms.memory import MemoryTrimmer, find_malloc_trim
 
     with tempfile.TemporaryDirectory(prefix="stancebeam-batching-") as tmp:
         corpus = write_corpus(build_corpus(source_documents(DEFAULT_NEWS), args.docs), Path(tmp) / "corpus.jsonl")
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         clf.predict_encoded(everything[:64])  # warm-up
         for _ in range(args.repeats):  # interleaved, so drift in the machine hits every setting
             for name, groups in settings.items():
-                trimmer = MemoryTrimmer(_find_malloc_trim() if name.endswith("+trim") else None, 5.0)
+                trimmer = MemoryTrimmer(find_malloc_trim() if name.endswith("+trim") else None, 5.0)
                 start = time.perf_counter()
                 for group in groups:
                     clf.predict_encoded(group)

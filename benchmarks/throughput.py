@@ -397,7 +397,8 @@ def memory_scan(sizes: list[int], sources: list[Document], model_dir: str, workd
             run = run_pipeline(spec, corpus, model_dir, workdir, run_env, timeout_for(size))
             scan.append({"documents": size, "malloc_trim": trim, "peak_rss_mb": run["peak_rss_mb"],
                          "median_rss_mb": run["median_rss_mb"],
-                         "peak_rss_by_quarter_mb": run["peak_rss_by_quarter_mb"], "wall_s": run["wall_s"], "ok": run.get("summary") is not None, **rates(run, None)})
+                         "peak_rss_by_quarter_mb": run["peak_rss_by_quarter_mb"], "wall_s": run["wall_s"],
+                         "ok": run.get("summary") is not None, **rates(run, None)})
     return scan
 
 
@@ -479,7 +480,8 @@ def print_report(r: dict) -> None:
     for row in r.get("memory_scan", []):
         print(f"memory scan: {row['documents']:>6} documents{'' if row['malloc_trim'] else ' (no trim)'} -> "
               f"peak RSS {row['peak_rss_mb']:.0f} MB, median {row['median_rss_mb']:.0f} MB, "
-              f"peak by quarter of the run {row['peak_rss_by_quarter_mb']} MB ({row['wall_s']:.0f} s{'' if row['ok'] else ', FAILED'})")
+              f"peak by quarter of the run {row['peak_rss_by_quarter_mb']} MB "
+              f"({row['wall_s']:.0f} s{'' if row['ok'] else ', FAILED'})")
     for measure, slopes in r.get("memory_slope_mb_per_doc", {}).items():
         for series, slope in slopes.items():
             print(f"memory slope, {measure} RSS ({series}): {slope:.3f} MB per extra document")

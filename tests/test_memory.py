@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from transforms.memory import MemoryTrimmer, _find_malloc_trim, release_free_memory
+from transforms.memory import MemoryTrimmer, find_malloc_trim, release_free_memory
 
 
 class Clock:
@@ -33,7 +33,7 @@ def test_without_malloc_trim_it_does_nothing():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 def test_glibc_malloc_trim_is_found_and_callable():
-    trim = _find_malloc_trim()
+    trim = find_malloc_trim()
     assert trim is not None
     assert trim(0) in (0, 1)
     release_free_memory()  # the process-wide one, as the transforms call it

@@ -21,7 +21,8 @@ from typing import Callable, Optional
 TRIM_INTERVAL_S = float(os.environ.get("STANCEBEAM_MALLOC_TRIM_S", "5"))
 
 
-def _find_malloc_trim() -> Optional[Callable[[int], int]]:
+def find_malloc_trim() -> Optional[Callable[[int], int]]:
+    """glibc's malloc_trim, or None where there is none (not Linux, or not glibc)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -55,7 +56,7 @@ class MemoryTrimmer:
         return True
 
 
-_process_trimmer = MemoryTrimmer(_find_malloc_trim() if TRIM_INTERVAL_S > 0 else None)
+_process_trimmer = MemoryTrimmer(find_malloc_trim() if TRIM_INTERVAL_S > 0 else None)
 
 
 def release_free_memory() -> bool:
