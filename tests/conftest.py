@@ -32,6 +32,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_stance_model_dir(tmp_path_factory) -> Path:
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-stance-model"), corpus_texts(),
+                            task="stance")
+
+
+@pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory, tiny_model_dir) -> Path:
     """A config file that points the pipeline at the tiny model."""
     path = tmp_path_factory.mktemp("config") / "config.yaml"

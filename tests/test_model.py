@@ -125,3 +125,82 @@ def test_evaluate_reports_a_missing_model_clearly(tmp_path, capsys):
     data = write_newsmtsc(tmp_path / "d.jsonl", 3)
     assert cli_main(["evaluate", "--data", str(data), "--model", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def write_directed(path, n):
+    """Directed-stance JSONL (Park et al. format): Smith praises / attacks / meets Jones."""
+    rows = []
+    for i in range(n):
+        label, verb = [(1, "praised"), (3, "attacked"), (0, "met")][i % 3]
+        if i % 6 >= 3:  # the opinion holder named second
+            sentence = f"Jones was {verb} by Smith on day {i}."
+            label = {0: 0, 1: 2, 3: 4}[label]
+            e1, e2 = "Jones", "Smith"
+        else:
+            sentence = f"Smith {verb} Jones on day {i}."
+            e1, e2 = "Smith", "Jones"
+        a, b = sentence.index(e1), sentence.index(e2)
+        rows.append({"id": f"t-{i}", "sentence": sentence, "label": label,
+                     "e1": {"text": e1, "from": a, "to": a + len(e1)},
+                     "e2": {"text": e2, "from": b, "to": b + len(e2)}})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_pair_encoding_marks_both_roles(tiny_stance_model_dir):
+    from classifier.encoding import PairExample
+
+    loaded = load_model(tiny_stance_model_dir)
+    assert loaded.task == "stance" and loaded.model.n_spans == 2
+    ex = PairExample(SENTENCE, 0, 11, 41, 54)
+    for example, first_role in ((ex, 1), (ex.swapped(), 2)):
+        enc = loaded.encoder.encode([example])[0]
+        m = loaded.encoder.marker_ids
+        ids = enc.input_ids
+        opening = (m[0], m[2]) if first_role == 1 else (m[2], m[0])
+        assert ids.index(opening[0]) < ids.index(opening[1])
+        e1 = [i for i, k in zip(ids, enc.target_mask) if k == 1]
+        e2 = [i for i, k in zip(ids, enc.target_mask) if k == 2]
+        assert loaded.tokenizer.decode(e1[1:-1]) == ("kim jong un" if first_role == 1 else "united states")
+        assert loaded.tokenizer.decode(e2[1:-1]) == ("united states" if first_role == 1 else "kim jong un")
+    # A long sentence keeps both actors inside the window.
+    far = "word " * 100 + SENTENCE + " word" * 100
+    start = far.index("Kim")
+    ex = PairExample(far, start, start + 11, start + 41, start + 54)
+    from classifier.encoding import PairEncoder
+
+    enc = PairEncoder(loaded.tokenizer, "markers", 24).encode([ex])[0]
+    assert len(enc) <= 24 and 1 in enc.target_mask and 2 in enc.target_mask
+
+
+def test_stance_train_and_evaluate_end_to_end(tiny_stance_model_dir, tmp_path, capsys):
+    train = write_directed(tmp_path / "train.jsonl", 48)
+    dev = write_directed(tmp_path / "dev.jsonl", 12)
+    out = tmp_path / "stance"
+    code = cli_main(["train", "--task", "stance", "--train", str(train), "--dev", str(dev),
+                     "--out", str(out), "--base-path", str(tiny_stance_model_dir / "encoder"),
+                     "--epochs", "1", "--batch-size", "8", "--threads", "1", "--max-length", "32",
+                     "--swap-augment", "--class-weights", "sqrt", "--select", "last"])
+    assert code == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["task"] == "stance" and len(manifest["labels"]) == 5
+    capsys.readouterr()
+    assert cli_main(["evaluate", "--task", "stance", "--data", str(dev), "--model", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["n"] == 12 and report["task"] == "stance"
+    assert report["labels"] == ["none", "e1_favors_e2", "e2_favors_e1", "e1_against_e2", "e2_against_e1"]
+    assert set(report) >= {"f1_macro", "accuracy", "per_class", "confusion_matrix"}
+    # A sentiment model cannot be scored as a stance model.
+    assert cli_main(["evaluate", "--task", "sentiment", "--data", str(dev), "--model", str(out)]) == 2
+
+
+def test_swap_augmentation_maps_the_directions():
+    from classifier.tasks import get_task
+    from classifier.train import swap_augmented
+    from classifier.encoding import PairExample
+
+    task = get_task("stance")
+    x = [PairExample("a b", 0, 1, 2, 3)] * 5
+    xs, ys = swap_augmented(task, x, [0, 1, 2, 3, 4])
+    assert ys == [0, 1, 2, 3, 4, 2, 1, 4, 3]
+    assert xs[5] == PairExample("a b", 2, 3, 0, 1)

@@ -7,10 +7,11 @@ from pathlib import Path
 import torch
 
 from classifier.artifacts import save_model
-from classifier.encoding import MARKER_TOKENS, TargetEncoder
-from classifier.model import TargetSentimentModel
+from classifier.encoding import PAIR_MARKER_TOKENS
+from classifier.model import SpanClassifier
+from classifier.tasks import get_task
 
-SPECIAL = ["[PAD]", *MARKER_TOKENS, "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SPECIAL = ["[PAD]", *PAIR_MARKER_TOKENS, "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def build_vocab(texts: list[str], limit: int = 3000) -> list[str]:
@@ -24,7 +25,8 @@ def build_vocab(texts: list[str], limit: int = 3000) -> list[str]:
     return SPECIAL + words[:limit] + [chr(c) for c in range(ord("a"), ord("z") + 1) if chr(c) not in seen]
 
 
-def build_tiny_model(out: Path, texts: list[str], scheme: str = "markers", seed: int = 0) -> Path:
+def build_tiny_model(out: Path, texts: list[str], scheme: str = "markers", seed: int = 0,
+                     task: str = "sentiment") -> Path:
     """A 2-layer, 32-wide BERT saved as `out/encoder` plus a stancebeam model directory `out`."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -41,7 +43,8 @@ def build_tiny_model(out: Path, texts: list[str], scheme: str = "markers", seed:
     from classifier.artifacts import load_base
 
     tokenizer, bare = load_base(str(encoder_dir))
-    model = TargetSentimentModel(bare)
-    save_model(model, TargetEncoder(tokenizer, scheme, 64), out, base={"path": "encoder"},
-               model_id="tiny-test", dtype="float32")
+    spec = get_task(task)
+    model = SpanClassifier(bare, n_labels=len(spec.labels), n_spans=spec.n_spans)
+    save_model(model, spec.encoder(tokenizer, scheme, 64), out, base={"path": "encoder"},
+               model_id="tiny-test" if task == "sentiment" else f"tiny-{task}-test", dtype="float32", task=task)
     return out
