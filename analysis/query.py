@@ -13,7 +13,7 @@ from typing import Any, Callable, TextIO
 
 import duckdb
 
-from analysis.tables import OutputError, Tables, open_output
+from stancebeam.analysis.tables import OutputError, Tables, open_output
 
 FORMATS = ("table", "csv", "json")
 MAX_CELL = 80  # table format only; csv and json keep full values

@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 
-from analysis.query import PERIODS
-from analysis.tables import OutputError, Tables, open_output
+from stancebeam.analysis.query import PERIODS
+from stancebeam.analysis.tables import OutputError, Tables, open_output
 
 # Okabe-Ito colours (colour-blind safe), yellow dropped for contrast on white.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from transforms.schemas import PARTITION_COLUMN, TABLES
+from stancebeam.transforms.schemas import PARTITION_COLUMN, TABLES
 
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 

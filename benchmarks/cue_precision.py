@@ -15,8 +15,8 @@ import json
 
 import spacy
 
-from transforms.actors import UNUSED_PIPES, mention_cue
-from transforms.speakers import evaluation_cues
+from stancebeam.transforms.actors import UNUSED_PIPES, mention_cue
+from stancebeam.transforms.speakers import evaluation_cues
 
 GOLD = {2.0: "negative", 4.0: "neutral", 6.0: "positive"}
 

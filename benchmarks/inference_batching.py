@@ -42,7 +42,7 @@ def group_by_mentions(per_document: list[list], at_least: int) -> list[list]:
 
 
 def padded_tokens(groups: list[list], batch_size: int, max_tokens: int) -> int:
-    from classifier.encoding import length_batches
+    from stancebeam.classifier.encoding import length_batches
 
     total = 0
     for group in groups:
@@ -63,10 +63,10 @@ def main(argv=None) -> int:
     quiet_libraries()
     import torch
 
-    from classifier.inference import TargetClassifier
-    from pipeline.config import load_config
-    from transforms.classify import to_examples
-    from transforms.memory import MemoryTrimmer, find_malloc_trim
+    from stancebeam.classifier.inference import TargetClassifier
+    from stancebeam.pipeline.config import load_config
+    from stancebeam.transforms.classify import to_examples
+    from stancebeam.transforms.memory import MemoryTrimmer, find_malloc_trim
 
     with tempfile.TemporaryDirectory(prefix="stancebeam-batching-") as tmp:
         corpus = write_corpus(build_corpus(source_documents(DEFAULT_NEWS), args.docs), Path(tmp) / "corpus.jsonl")

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classifier.artifacts import load_model
-from classifier.data import read_newsmtsc
-from classifier.inference import TargetClassifier
-from classifier.metrics import classification_report
-from classifier.onnx_export import RECIPE, QuantRecipe, export_fp32, quantise, session_from_path
+from stancebeam.classifier.artifacts import load_model
+from stancebeam.classifier.data import read_newsmtsc
+from stancebeam.classifier.inference import TargetClassifier
+from stancebeam.classifier.metrics import classification_report
+from stancebeam.classifier.onnx_export import RECIPE, QuantRecipe, export_fp32, quantise, session_from_path
 
 ROOT = Path(__file__).resolve().parent.parent
 FFN_OUT = "/encoder/encoder/layer.{}/output/dense/MatMul"  # the FFN down-projection of layer i
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
     if args.model_dir is None:
-        from pipeline.config import default_model_dir
+        from stancebeam.pipeline.config import default_model_dir
 
         args.model_dir = default_model_dir()
     recipes = [r for r in CANDIDATES if not args.only or r.version in args.only.split(",")]

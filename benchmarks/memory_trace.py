@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     stop, samples = threading.Event(), []
     sampler = threading.Thread(target=sample_until, args=(stop, args.every, samples), daemon=True)
     sampler.start()
-    from pipeline.cli import main as stancebeam
+    from stancebeam.pipeline.cli import main as stancebeam
 
     rc = stancebeam(command)
     stop.set()

@@ -39,9 +39,9 @@ from pathlib import Path
 
 import psutil
 
-from transforms.parse import parse_record
-from transforms.read import detect_format
-from transforms.records import Document, RawRecord
+from stancebeam.transforms.parse import parse_record
+from stancebeam.transforms.read import detect_format
+from stancebeam.transforms.records import Document, RawRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_NEWS = ROOT.parent / "shared" / "data" / "news" / "wikinews.jsonl"
@@ -142,7 +142,7 @@ def timed(fn, *args, **kwargs):
 
 def measure_spacy(documents: list[Document], config: dict) -> tuple[list, dict]:
     """The spaCy + gazetteer pass over all documents; also the bare `nlp.pipe` for reference."""
-    from transforms.actors import ActorExtractor, truncate_text
+    from stancebeam.transforms.actors import ActorExtractor, truncate_text
 
     nlp_cfg = config["nlp"]
     extractor, load_s, _ = timed(ActorExtractor, nlp_cfg["spacy_model"], nlp_cfg["gazetteer"],
@@ -159,7 +159,7 @@ def measure_spacy(documents: list[Document], config: dict) -> tuple[list, dict]:
 
 def classification_inputs(analysed: list) -> list:
     """The TargetExamples the pipeline classifies, in pipeline order."""
-    from transforms.classify import to_examples
+    from stancebeam.transforms.classify import to_examples
 
     return [example for a in analysed for _, example in to_examples(a)]
 
@@ -168,7 +168,7 @@ def measure_classifier(examples: list, model_dir: str, backends=("torch", "onnx-
     """Tokenisation once, then each backend's forward pass on the same encoded inputs, 1 thread."""
     import torch
 
-    from classifier.inference import TargetClassifier
+    from stancebeam.classifier.inference import TargetClassifier
 
     torch.set_num_threads(1)
     out = {"mentions": len(examples)}
@@ -206,8 +206,8 @@ def measure_limit(documents: list[Document], model_dir: str, config: dict,
 
 def measure_int8_export(model_dir: str) -> dict:
     """Builds the int8 model into the (fresh) cache, timed, so no pipeline run pays for it."""
-    from classifier.artifacts import load_model
-    from classifier.onnx_export import RECIPE, int8_path
+    from stancebeam.classifier.artifacts import load_model
+    from stancebeam.classifier.onnx_export import RECIPE, int8_path
 
     path, wall, _ = timed(lambda: int8_path(load_model(model_dir)))
     return {"export_s": wall, "recipe": RECIPE.version, "path": str(path),
@@ -215,7 +215,7 @@ def measure_int8_export(model_dir: str) -> dict:
 
 
 def measure_dev(model_dir: str, dev: str, backends=("torch", "onnx-int8")) -> dict:
-    from classifier.evaluate import evaluate
+    from stancebeam.classifier.evaluate import evaluate
 
     out = {}
     for backend in backends:
@@ -351,7 +351,7 @@ def run_pipeline(spec: PipelineRun, corpus: Path, model_dir: str, workdir: Path,
                  timeout: float) -> dict:
     """One pipeline run as a subprocess; its summary line plus our own measurements."""
     output = Path(tempfile.mkdtemp(prefix="out-", dir=workdir))
-    cmd = [sys.executable, "-m", "pipeline.cli", "run", "--input", str(corpus), "--output", str(output),
+    cmd = [sys.executable, "-m", "stancebeam.pipeline.cli", "run", "--input", str(corpus), "--output", str(output),
            "--model-dir", model_dir, "--config", str(one_thread_config(workdir / "one-thread.yaml")),
            "--backend", spec.backend, "--run-id", "benchmark", *spec.beam_args]
     measured = run_monitored(cmd, env, timeout)
@@ -433,7 +433,7 @@ def cpu_model() -> str:
 
 
 def machine_info(model_dir: str) -> dict:
-    from classifier.artifacts import read_manifest
+    from stancebeam.classifier.artifacts import read_manifest
 
     return {"cpu_count": os.cpu_count(), "physical_cores": psutil.cpu_count(logical=False),
             "cpu_model": cpu_model(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
@@ -560,7 +560,7 @@ def quiet_libraries() -> None:
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     quiet_libraries()
-    from pipeline.config import load_config
+    from stancebeam.pipeline.config import load_config
 
     config = load_config()
     model_dir = str(Path(args.model_dir or config["model"]["dir"]).resolve())

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from classifier.model import SpanClassifier
-from classifier.tasks import get_task
+from stancebeam.classifier.model import SpanClassifier
+from stancebeam.classifier.tasks import get_task
 
 MANIFEST = "stancebeam_model.json"
 WEIGHTS = "weights.safetensors"

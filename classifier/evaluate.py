@@ -6,10 +6,10 @@ import json
 import sys
 import time
 
-from classifier.artifacts import ModelLoadError
-from classifier.inference import BACKENDS, TargetClassifier
-from classifier.metrics import classification_report
-from classifier.tasks import TASKS, get_task
+from stancebeam.classifier.artifacts import ModelLoadError
+from stancebeam.classifier.inference import BACKENDS, TargetClassifier
+from stancebeam.classifier.metrics import classification_report
+from stancebeam.classifier.tasks import TASKS, get_task
 
 
 def evaluate(model_dir: str, data: str, backend: str = "torch", threads: int | None = None,
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.model is None:
-        from pipeline.config import default_model_dir  # lazy: classifier does not need pipeline
+        from stancebeam.pipeline.config import default_model_dir  # lazy: classifier does not need pipeline
 
         args.model = default_model_dir(args.task or "sentiment")
     try:

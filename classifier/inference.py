@@ -6,8 +6,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from classifier.artifacts import LoadedModel, load_model
-from classifier.encoding import EncodedExample, TargetExample, length_batches, pad_batch
+from stancebeam.classifier.artifacts import LoadedModel, load_model
+from stancebeam.classifier.encoding import EncodedExample, TargetExample, length_batches, pad_batch
 
 BACKENDS = ("torch", "onnx-int8")
 
@@ -37,7 +37,7 @@ class TargetClassifier:
         self.labels = tuple(loaded.manifest["labels"])
         self._session = None
         if backend == "onnx-int8":
-            from classifier.onnx_export import int8_session
+            from stancebeam.classifier.onnx_export import int8_session
 
             self._session = int8_session(loaded, threads=threads)
 

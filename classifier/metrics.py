@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from classifier.model import LABELS
+from stancebeam.classifier.model import LABELS
 
 
 def classification_report(gold, predicted, labels=LABELS) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from classifier.artifacts import LoadedModel, load_model
+from stancebeam.classifier.artifacts import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
 INPUTS = ("input_ids", "attention_mask", "token_type_ids", "target_mask")
@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--model", default=None, help="model directory (default: the config's)")
     args = parser.parse_args(argv)
     if args.model is None:
-        from pipeline.config import default_model_dir  # lazy: classifier does not need pipeline
+        from stancebeam.pipeline.config import default_model_dir  # lazy: classifier does not need pipeline
 
         args.model = default_model_dir()
     print(int8_path(load_model(args.model)))

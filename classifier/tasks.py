@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from classifier.encoding import PairEncoder, PairExample, TargetEncoder
-from classifier.model import LABELS as SENTIMENT_LABELS
+from stancebeam.classifier.encoding import PairEncoder, PairExample, TargetEncoder
+from stancebeam.classifier.model import LABELS as SENTIMENT_LABELS
 
 STANCE_LABELS = ("none", "e1_favors_e2", "e2_favors_e1", "e1_against_e2", "e2_against_e1")
 # The label of a stance example after e1 and e2 exchange roles.
@@ -34,7 +34,7 @@ def _records(path: str | Path):
 
 def read_newsmtsc(path: str | Path):
     """One TargetExample per target and its label index; targets of unknown polarity are skipped."""
-    from classifier.encoding import TargetExample
+    from stancebeam.classifier.encoding import TargetExample
 
     examples, labels = [], []
     for _, record in _records(path):

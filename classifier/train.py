@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from classifier.artifacts import (DEFAULT_BASE, load_base, resolve_base,
+from stancebeam.classifier.artifacts import (DEFAULT_BASE, load_base, resolve_base,
                                   save_model)
-from classifier.encoding import length_batches, pad_batch
-from classifier.inference import TargetClassifier
-from classifier.metrics import classification_report
-from classifier.model import SpanClassifier
-from classifier.tasks import get_task
+from stancebeam.classifier.encoding import length_batches, pad_batch
+from stancebeam.classifier.inference import TargetClassifier
+from stancebeam.classifier.metrics import classification_report
+from stancebeam.classifier.model import SpanClassifier
+from stancebeam.classifier.tasks import get_task
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ import datetime as dt
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from classifier.artifacts import read_manifest
-from pipeline.options import StancebeamOptions
-from transforms.actors import ExtractActors
-from transforms.aggregate import AggregateDocuments, RunInfo
-from transforms.classify import ClassifyDocuments
-from transforms.parse import DropDuplicates, FindDuplicates, ParseDocuments
-from transforms.read import ListFileRanges, ReadRanges, spread
-from transforms.write import ErrorRowFn, WriteTables
+from stancebeam.classifier.artifacts import read_manifest
+from stancebeam.pipeline.options import StancebeamOptions
+from stancebeam.transforms.actors import ExtractActors
+from stancebeam.transforms.aggregate import AggregateDocuments, RunInfo
+from stancebeam.transforms.classify import ClassifyDocuments
+from stancebeam.transforms.parse import DropDuplicates, FindDuplicates, ParseDocuments
+from stancebeam.transforms.read import ListFileRanges, ReadRanges, spread
+from stancebeam.transforms.write import ErrorRowFn, WriteTables
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,8 +24,7 @@ commands:
 def _setup_logging(verbose: bool = False) -> None:
     # Beam logs a lot at INFO; our own modules log progress at INFO.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in ("pipeline", "transforms", "classifier"):
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("stancebeam").setLevel(logging.INFO if verbose else logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -35,13 +34,13 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def cmd_run(argv: list[str]) -> int:
-    from pipeline.runner import run
+    from stancebeam.pipeline.runner import run
 
     return run(argv)
 
 
 def cmd_train(argv: list[str]) -> int:
-    from classifier.train import TrainConfig, train
+    from stancebeam.classifier.train import TrainConfig, train
 
     parser = argparse.ArgumentParser(prog="stancebeam train")
     parser.add_argument("--train", required=True)
@@ -70,25 +69,25 @@ def cmd_train(argv: list[str]) -> int:
 
 
 def cmd_evaluate(argv: list[str]) -> int:
-    from classifier.evaluate import main
+    from stancebeam.classifier.evaluate import main
 
     return main(argv)
 
 
 def cmd_export_onnx(argv: list[str]) -> int:
-    from classifier.onnx_export import main
+    from stancebeam.classifier.onnx_export import main
 
     return main(argv)
 
 
 def cmd_query(argv: list[str]) -> int:
-    from analysis.query import main
+    from stancebeam.analysis.query import main
 
     return main(argv)
 
 
 def cmd_report(argv: list[str]) -> int:
-    from analysis.report import main
+    from stancebeam.analysis.report import main
 
     return main(argv)
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import copy
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
+# Package data (`stancebeam.configs`), so a wheel install finds it as a checkout does.
+DEFAULT_CONFIG = Path(str(files("stancebeam.configs").joinpath("default.yaml")))
 # Keys whose values are paths, resolved against the folder of the file that set them.
 PATH_KEYS = {("model", "dir"), ("model", "stance_dir"), ("nlp", "gazetteer")}
 # The config key of each task's model directory.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from transforms.read import FORMATS
+from stancebeam.transforms.read import FORMATS
 
 
 class StancebeamOptions(PipelineOptions):

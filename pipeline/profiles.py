@@ -4,12 +4,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "configs" / "profiles"
+PROFILE_DIR = Path(str(files("stancebeam.configs.profiles")))
 
 # ${VAR} or ${VAR:-default}, as in a shell.
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -9,8 +9,8 @@ import time
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from pipeline.config import ConfigError, load_config
-from pipeline.options import validate
+from stancebeam.pipeline.config import ConfigError, load_config
+from stancebeam.pipeline.options import validate
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def _split_profile(argv: list[str]) -> tuple[str | None, list[str]]:
 def make_options(argv: list[str]) -> PipelineOptions:
     profile, argv = _split_profile(argv)
     if profile:
-        from pipeline.profiles import apply_profile
+        from stancebeam.pipeline.profiles import apply_profile
 
         argv = apply_profile(argv, profile)
     options = PipelineOptions(argv)
@@ -92,7 +92,7 @@ def check_inputs(patterns: list[str]) -> None:
 
 
 def run(argv: list[str]) -> int:
-    from pipeline.builder import build_batch_pipeline, job_settings
+    from stancebeam.pipeline.builder import build_batch_pipeline, job_settings
 
     try:
         options = make_options(argv)
@@ -104,7 +104,7 @@ def run(argv: list[str]) -> int:
         print(f"stancebeam run: {e}", file=sys.stderr)
         return 2
     if options.view_as(StandardOptions).streaming:
-        from pipeline.streaming import build_streaming_pipeline
+        from stancebeam.pipeline.streaming import build_streaming_pipeline
 
         pipeline = build_streaming_pipeline(options, settings)
     else:

@@ -11,12 +11,12 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 from apache_beam.transforms.window import FixedWindows
 from apache_beam.utils.timestamp import Duration
 
-from pipeline.builder import AnalyseDocuments, JobSettings, count_actors
-from pipeline.options import StancebeamOptions
-from transforms.parse import DeduplicateDocuments, ParseDocuments
-from transforms.records import RawRecord
-from transforms.window_write import WriteWindowedTables
-from transforms.write import ErrorRowFn
+from stancebeam.pipeline.builder import AnalyseDocuments, JobSettings, count_actors
+from stancebeam.pipeline.options import StancebeamOptions
+from stancebeam.transforms.parse import DeduplicateDocuments, ParseDocuments
+from stancebeam.transforms.records import RawRecord
+from stancebeam.transforms.window_write import WriteWindowedTables
+from stancebeam.transforms.write import ErrorRowFn
 
 log = logging.getLogger(__name__)
 

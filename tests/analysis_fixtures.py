@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from transforms.schemas import NULL_PARTITION, PARTITION_COLUMN, TABLES, partition_value
+from stancebeam.transforms.schemas import NULL_PARTITION, PARTITION_COLUMN, TABLES, partition_value
 
 RUN = {"run_id": "run-20240401-a", "model_id": "stance-minilm-v3"}
 

@@ -5,10 +5,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import GAZETTEER, SAMPLE_ARTICLE
-from transforms.actors import ActorExtractor, ExtractActors
-from transforms.gazetteer import Gazetteer, normalise, unknown_actor
-from transforms.parse import parse_record
-from transforms.records import Document, RawRecord
+from stancebeam.transforms.actors import ActorExtractor, ExtractActors
+from stancebeam.transforms.gazetteer import Gazetteer, normalise, unknown_actor
+from stancebeam.transforms.parse import parse_record
+from stancebeam.transforms.records import Document, RawRecord
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_extract_actors_transform(sample_doc):
     ("Macron met Germany's chancellor in Paris.", {"Germany": None, "Paris": None}),
 ])
 def test_evaluation_cues(extractor, sentence, expected):
-    from transforms.speakers import evaluation_cues
+    from stancebeam.transforms.speakers import evaluation_cues
 
     doc = extractor.nlp(sentence)
     cues = evaluation_cues(next(doc.sents))
@@ -105,8 +105,8 @@ def test_evaluation_cues(extractor, sentence, expected):
 
 
 def test_spacy_batches_are_bounded_by_characters():
-    from transforms.actors import DocumentWeight
-    from transforms.records import Document
+    from stancebeam.transforms.actors import DocumentWeight
+    from stancebeam.transforms.records import Document
 
     weight = DocumentWeight(unit_chars=2_500, max_doc_chars=100_000)
     doc = lambda n: Document("d", "o", "", "x" * n, None)  # noqa: E731

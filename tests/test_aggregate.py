@@ -3,11 +3,11 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.actors import AnalysedDocument, Mention
-from transforms.aggregate import AggregateDocuments, RunInfo, actor_sentiment_rows, stance_rows
-from transforms.classify import ClassifiedDocument, ClassifiedMention
-from transforms.gazetteer import Actor
-from transforms.records import Document
+from stancebeam.transforms.actors import AnalysedDocument, Mention
+from stancebeam.transforms.aggregate import AggregateDocuments, RunInfo, actor_sentiment_rows, stance_rows
+from stancebeam.transforms.classify import ClassifiedDocument, ClassifiedMention
+from stancebeam.transforms.gazetteer import Actor
+from stancebeam.transforms.records import Document
 
 RUN = RunInfo("run-1", "model-1")
 KIM = Actor("person:kim_jong_un", "Kim Jong Un", "person", "PRK")
@@ -74,7 +74,7 @@ def with_cue(c, cue):
 
 
 def test_cues_override_the_classifier():
-    from transforms.aggregate import mention_row
+    from stancebeam.transforms.aggregate import mention_row
 
     victim = with_cue(mention(5, CHINA, 4, KIM.actor_id, (0.8, 0.1, 0.1)), "protected")
     criticised = with_cue(mention(6, USA, 5, KIM.actor_id, (0.2, 0.7, 0.1)), "criticised")

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from benchmarks import throughput as tp
-from pipeline.config import load_config
+from stancebeam.pipeline.config import load_config
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "data" / "samples"

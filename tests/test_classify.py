@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from transforms.actors import AnalysedDocument, Mention
-from transforms.classify import ClassifiedDocument, TargetSentimentModelHandler, to_classified
-from transforms.gazetteer import Actor
-from transforms.records import Document
+from stancebeam.transforms.actors import AnalysedDocument, Mention
+from stancebeam.transforms.classify import ClassifiedDocument, TargetSentimentModelHandler, to_classified
+from stancebeam.transforms.gazetteer import Actor
+from stancebeam.transforms.records import Document
 
 CHINA = Actor("country:CHN", "China", "country", "CHN")
 USA = Actor("country:USA", "United States", "country", "USA")

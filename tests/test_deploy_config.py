@@ -8,7 +8,7 @@ import pytest
 from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
                                                   StandardOptions, WorkerOptions)
 
-from pipeline.profiles import (ProfileError, apply_profile, available_profiles, load_profile,
+from stancebeam.pipeline.profiles import (ProfileError, apply_profile, available_profiles, load_profile,
                                profile_argv)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,8 +98,8 @@ def test_dockerfile_runs_beam_boot_as_non_root(dockerfile):
 def test_dockerfile_copies_what_the_package_needs(pyproject, dockerfile):
     copied = {src.rstrip("/") for c in instructions(dockerfile, "COPY") if not c.startswith("--")
               for src in c.split()[:-1]}
-    needed = set(pyproject["tool"]["setuptools"]["packages"]) | {"pyproject.toml", "configs",
-                                                                 "models"}
+    folders = {d.split("/")[0] for d in pyproject["tool"]["setuptools"]["package-dir"].values()}
+    needed = folders | {"pyproject.toml", "configs", "models"}
     if "readme" in pyproject["project"]:
         needed.add(pyproject["project"]["readme"])
     assert needed <= copied

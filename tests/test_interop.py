@@ -9,9 +9,9 @@ import polars as pl
 import pyarrow.dataset as ds
 import pytest
 
-from analysis.tables import open_output
+from stancebeam.analysis.tables import open_output
 from tests.analysis_fixtures import DATE_PARTITIONING, sample_rows, write_sample_output
-from transforms.schemas import NULL_PARTITION, PARTITION_COLUMN, TABLES
+from stancebeam.transforms.schemas import NULL_PARTITION, PARTITION_COLUMN, TABLES
 
 SCORE_COLUMN = {"documents": "tone", "mentions": "score", "actor_sentiment": "score",
                 "actor_stance": "score", "errors": None}

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from transforms.memory import MemoryTrimmer, find_malloc_trim, release_free_memory
+from stancebeam.transforms.memory import MemoryTrimmer, find_malloc_trim, release_free_memory
 
 
 class Clock:

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from classifier.artifacts import MANIFEST, WEIGHTS, ModelLoadError, load_model
-from classifier.encoding import TargetEncoder, TargetExample
-from classifier.inference import TargetClassifier
-from pipeline.cli import main as cli_main
+from stancebeam.classifier.artifacts import MANIFEST, WEIGHTS, ModelLoadError, load_model
+from stancebeam.classifier.encoding import TargetEncoder, TargetExample
+from stancebeam.classifier.inference import TargetClassifier
+from stancebeam.pipeline.cli import main as cli_main
 
 SENTENCE = "Kim Jong Un praised China but warned the United States."
 EXAMPLES = [TargetExample(SENTENCE, 0, 11), TargetExample(SENTENCE, 20, 25),
@@ -148,7 +148,7 @@ def write_directed(path, n):
 
 
 def test_pair_encoding_marks_both_roles(tiny_stance_model_dir):
-    from classifier.encoding import PairExample
+    from stancebeam.classifier.encoding import PairExample
 
     loaded = load_model(tiny_stance_model_dir)
     assert loaded.task == "stance" and loaded.model.n_spans == 2
@@ -167,7 +167,7 @@ def test_pair_encoding_marks_both_roles(tiny_stance_model_dir):
     far = "word " * 100 + SENTENCE + " word" * 100
     start = far.index("Kim")
     ex = PairExample(far, start, start + 11, start + 41, start + 54)
-    from classifier.encoding import PairEncoder
+    from stancebeam.classifier.encoding import PairEncoder
 
     enc = PairEncoder(loaded.tokenizer, "markers", 24).encode([ex])[0]
     assert len(enc) <= 24 and 1 in enc.target_mask and 2 in enc.target_mask
@@ -195,9 +195,9 @@ def test_stance_train_and_evaluate_end_to_end(tiny_stance_model_dir, tmp_path, c
 
 
 def test_swap_augmentation_maps_the_directions():
-    from classifier.tasks import get_task
-    from classifier.train import swap_augmented
-    from classifier.encoding import PairExample
+    from stancebeam.classifier.tasks import get_task
+    from stancebeam.classifier.train import swap_augmented
+    from stancebeam.classifier.encoding import PairExample
 
     task = get_task("stance")
     x = [PairExample("a b", 0, 1, 2, 3)] * 5

@@ -6,8 +6,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.parse import DeduplicateDocuments, DropDuplicates, FindDuplicates, ParseDocuments, parse_date, parse_record
-from transforms.records import Document, ErrorRecord, RawRecord
+from stancebeam.transforms.parse import DeduplicateDocuments, DropDuplicates, FindDuplicates, ParseDocuments, parse_date, parse_record
+from stancebeam.transforms.records import Document, ErrorRecord, RawRecord
 
 
 def parse(fmt, payload, origin="mem"):

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline.runner import run
+from stancebeam.pipeline.runner import run
 from tests.conftest import DATA, ROOT
-from transforms.schemas import TABLES
+from stancebeam.transforms.schemas import TABLES
 
 SAMPLES = ROOT / "data" / "samples"
 # Typed, so that a table holding only undated rows still reads (see docs/tables.md).
@@ -126,10 +126,10 @@ def test_the_batch_graph_shuffles_nothing_that_grows_with_the_corpus(tmp_path, t
     names, errors. A new shuffle of documents or rows must be a deliberate change of this list."""
     from apache_beam.portability import common_urns
 
-    from pipeline.builder import build_batch_pipeline, job_settings
-    from pipeline.config import load_config
-    from pipeline.options import validate
-    from pipeline.runner import make_options
+    from stancebeam.pipeline.builder import build_batch_pipeline, job_settings
+    from stancebeam.pipeline.config import load_config
+    from stancebeam.pipeline.options import validate
+    from stancebeam.pipeline.runner import make_options
 
     options = make_options([f"--input={tmp_path}/*", f"--output={tmp_path}/out", f"--config={tiny_config}"])
     settings = job_settings(load_config(str(tiny_config)), validate(options))

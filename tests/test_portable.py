@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.runner import run
+from stancebeam.pipeline.runner import run
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "data" / "samples"

@@ -10,8 +10,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis.query import PRESETS, main, run_preset
-from analysis.tables import open_output
+from stancebeam.analysis.query import PRESETS, main, run_preset
+from stancebeam.analysis.tables import open_output
 from tests.analysis_fixtures import read_frame, write_sample_output
 
 D = dt.date

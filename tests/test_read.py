@@ -9,7 +9,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import DATA
-from transforms.read import ListFileRanges, ReadRanges, detect_format, looks_binary, spread
+from stancebeam.transforms.read import ListFileRanges, ReadRanges, detect_format, looks_binary, spread
 
 
 class ReadDocuments(beam.PTransform):
@@ -67,7 +67,7 @@ def test_corrupt_fixture_folder_yields_records_or_errors():
 
 def check_ranges(pattern, expected_records, expected_ranges, **split_args):
     """Splits then reads `pattern`: (origin tail, payload) records and the number of ranges."""
-    from transforms.read import SplitFilesFn
+    from stancebeam.transforms.read import SplitFilesFn
 
     with TestPipeline() as p:
         listed = (p | beam.Create([pattern]) | fileio.MatchAll() | fileio.ReadMatches()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import screenshot
-from analysis.report import main
+from stancebeam.analysis import screenshot
+from stancebeam.analysis.report import main
 from tests.analysis_fixtures import read_frame, write_sample_output
 
 

@@ -2,8 +2,8 @@
 import pytest
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
-from pipeline.options import validate
-from pipeline.runner import make_options
+from stancebeam.pipeline.options import validate
+from stancebeam.pipeline.runner import make_options
 
 
 def test_default_runner_skips_the_prism_download():

@@ -2,7 +2,7 @@
 import duckdb
 import pytest
 
-from pipeline.runner import run
+from stancebeam.pipeline.runner import run
 from tests.conftest import SAMPLE_ARTICLE
 
 

@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from classifier.artifacts import MANIFEST, WEIGHTS, load_model
-from classifier.encoding import TargetExample
-from classifier.inference import TargetClassifier
-from pipeline.config import default_model_dir
+from stancebeam.classifier.artifacts import MANIFEST, WEIGHTS, load_model
+from stancebeam.classifier.encoding import TargetExample
+from stancebeam.classifier.inference import TargetClassifier
+from stancebeam.pipeline.config import default_model_dir
 
 MODEL_DIR = default_model_dir()
 MAX_WEIGHTS_BYTES = 30 * 1024 * 1024  # the size budget for committed weights

@@ -19,16 +19,16 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import FixedWindows, GlobalWindow, IntervalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Duration
 
-from pipeline.builder import job_settings
-from pipeline.config import load_config
-from pipeline.options import StancebeamOptions
-from pipeline.runner import run
-from pipeline.streaming import AnalyseMessages
+from stancebeam.pipeline.builder import job_settings
+from stancebeam.pipeline.config import load_config
+from stancebeam.pipeline.options import StancebeamOptions
+from stancebeam.pipeline.runner import run
+from stancebeam.pipeline.streaming import AnalyseMessages
 from tests.conftest import ROOT
-from transforms.parse import DeduplicateDocuments
-from transforms.records import Document
-from transforms.schemas import TABLES
-from transforms.window_write import ParquetSink, WriteWindowedTables, window_file_naming
+from stancebeam.transforms.parse import DeduplicateDocuments
+from stancebeam.transforms.records import Document
+from stancebeam.transforms.schemas import TABLES
+from stancebeam.transforms.window_write import ParquetSink, WriteWindowedTables, window_file_naming
 
 SUBSCRIPTION = "projects/test-project/subscriptions/docs-sub"
 LINES = (ROOT / "data" / "samples" / "wikinews-sample.jsonl").read_text(encoding="utf-8").splitlines()

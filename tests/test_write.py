@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.schemas import DOCUMENTS, NULL_PARTITION
-from transforms.write import CommitPartitionFn, StageRowsFn, WriteTables
+from stancebeam.transforms.schemas import DOCUMENTS, NULL_PARTITION
+from stancebeam.transforms.write import CommitPartitionFn, StageRowsFn, WriteTables
 
 
 def doc_row(doc_id, date, title="T", run="r1"):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from classifier.artifacts import save_model
-from classifier.encoding import PAIR_MARKER_TOKENS
-from classifier.model import SpanClassifier
-from classifier.tasks import get_task
+from stancebeam.classifier.artifacts import save_model
+from stancebeam.classifier.encoding import PAIR_MARKER_TOKENS
+from stancebeam.classifier.model import SpanClassifier
+from stancebeam.classifier.tasks import get_task
 
 SPECIAL = ["[PAD]", *PAIR_MARKER_TOKENS, "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -40,7 +40,7 @@ def build_tiny_model(out: Path, texts: list[str], scheme: str = "markers", seed:
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=256)
     BertModel(config, add_pooling_layer=False).save_pretrained(encoder_dir)
-    from classifier.artifacts import load_base
+    from stancebeam.classifier.artifacts import load_base
 
     tokenizer, bare = load_base(str(encoder_dir))
     spec = get_task(task)

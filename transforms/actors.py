@@ -9,10 +9,10 @@ from typing import Iterable, Optional
 import apache_beam as beam
 from apache_beam.utils import shared
 
-from transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
-from transforms.memory import release_free_memory
-from transforms.records import Document, ErrorRecord, excerpt
-from transforms.speakers import ARTICLE, evaluation_cues, find_speaker
+from stancebeam.transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
+from stancebeam.transforms.memory import release_free_memory
+from stancebeam.transforms.records import Document, ErrorRecord, excerpt
+from stancebeam.transforms.speakers import ARTICLE, evaluation_cues, find_speaker
 
 log = logging.getLogger(__name__)
 ERRORS = "errors"

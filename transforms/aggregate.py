@@ -8,12 +8,12 @@ from typing import Iterable
 import apache_beam as beam
 import numpy as np
 
-from classifier.model import LABELS
-from transforms.actors import AnalysedDocument
-from transforms.classify import ClassifiedDocument, ClassifiedMention
-from transforms.gazetteer import Actor
-from transforms.records import ErrorRecord, excerpt
-from transforms.speakers import ARTICLE
+from stancebeam.classifier.model import LABELS
+from stancebeam.transforms.actors import AnalysedDocument
+from stancebeam.transforms.classify import ClassifiedDocument, ClassifiedMention
+from stancebeam.transforms.gazetteer import Actor
+from stancebeam.transforms.records import ErrorRecord, excerpt
+from stancebeam.transforms.speakers import ARTICLE
 
 STANCE_OF = {"negative": "against", "neutral": "neutral", "positive": "favor"}
 ARTICLE_ACTOR = Actor(ARTICLE, "(the article)", "article")

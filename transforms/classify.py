@@ -9,10 +9,10 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from classifier.encoding import TargetExample
-from transforms.actors import AnalysedDocument, Mention
-from transforms.memory import release_free_memory
-from transforms.records import ErrorRecord, excerpt
+from stancebeam.classifier.encoding import TargetExample
+from stancebeam.transforms.actors import AnalysedDocument, Mention
+from stancebeam.transforms.memory import release_free_memory
+from stancebeam.transforms.records import ErrorRecord, excerpt
 
 ERRORS = "errors"
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class TargetSentimentModelHandler(ModelHandler[AnalysedDocument, PredictionResul
         self.inner_batch_size = inner_batch_size
 
     def load_model(self):
-        from classifier.inference import TargetClassifier
+        from stancebeam.classifier.inference import TargetClassifier
 
         return TargetClassifier.from_dir(self.model_dir, backend=self.backend,
                                          batch_size=self.inner_batch_size, threads=self.threads)

@@ -9,7 +9,7 @@ from typing import Iterator, Union
 
 import apache_beam as beam
 
-from transforms.records import Document, ErrorRecord, RawRecord, excerpt, stable_hash
+from stancebeam.transforms.records import Document, ErrorRecord, RawRecord, excerpt, stable_hash
 
 ERRORS = "errors"
 

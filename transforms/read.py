@@ -10,7 +10,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.records import ErrorRecord, RawRecord, excerpt
+from stancebeam.transforms.records import ErrorRecord, RawRecord, excerpt
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.transforms.window import GlobalWindow
 
-from transforms.schemas import PARTITION_COLUMN, TABLES, partition_value
-from transforms.write import ensure_dir, partition_dir, to_arrow
+from stancebeam.transforms.schemas import PARTITION_COLUMN, TABLES, partition_value
+from stancebeam.transforms.write import ensure_dir, partition_dir, to_arrow
 
 WINDOW_TIME_FORMAT = "%Y%m%dT%H%M%SZ"  # no ':' in file names: some filesystems and tools reject it
 

@@ -39,8 +39,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.transforms.window import GlobalWindows
 
-from transforms.records import ErrorRecord, stable_hash
-from transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, partition_value
+from stancebeam.transforms.records import ErrorRecord, stable_hash
+from stancebeam.transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, partition_value
 
 log = logging.getLogger(__name__)
 

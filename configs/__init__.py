@@ -1,0 +1,1 @@
+"""Package data: the default configuration, the actor gazetteer and the runner profiles."""

@@ -1,0 +1,1 @@
+"""Package data: runner profiles (Beam pipeline options by name)."""

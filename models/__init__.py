@@ -1,0 +1,1 @@
+"""Package data: the shipped model directories (see each MODEL_CARD.md)."""
