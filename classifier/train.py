@@ -53,6 +53,7 @@ class TrainConfig:
     class_weights: str = "none"  # none | inverse | sqrt: loss weights from the label counts
     swap_augment: bool = False  # stance: add each opinionated example with e1/e2 swapped
     select: str = "best"  # best (dev macro-F1, early stopping) | last (end of the schedule)
+    init_from: str | None = None  # a trained model directory whose encoder layers start training
     model_id: str = "stancebeam-tsc-minilm"
     weights_dtype: str = "float16"
 
@@ -110,6 +111,25 @@ def evaluate_model(model, encoder, examples, labels, label_names, batch_size=64)
     return classification_report(labels, preds, label_names)
 
 
+def init_encoder(model: SpanClassifier, model_dir: str) -> None:
+    """Starts from another trained model's encoder layers (sequential transfer between tasks).
+
+    Only `encoder.*` tensors are taken: the head belongs to the other task, and the word
+    embeddings (with the marker rows) stay those of the base encoder.
+    """
+    from safetensors.torch import load_file
+
+    from stancebeam.classifier.artifacts import WEIGHTS
+
+    state = {k: v.float() for k, v in load_file(str(Path(model_dir) / WEIGHTS)).items()
+             if k.startswith("encoder.")}
+    missing = set(state) - set(model.state_dict())
+    if missing:
+        raise ValueError(f"{model_dir} does not fit this encoder: {sorted(missing)[:3]}")
+    model.load_state_dict(state, strict=False)
+    log.info("encoder initialised from %s (%d tensors)", model_dir, len(state))
+
+
 def swap_augmented(task, examples, labels):
     """Adds a role-swapped copy of every example with a directed label (not `none`).
 
@@ -158,6 +178,8 @@ def train(cfg: TrainConfig) -> dict:
         brackets = ("[", "]", "(", ")")
         for marker, token in zip(encoder.marker_ids, brackets):
             embeddings[marker] = embeddings[tokenizer.convert_tokens_to_ids(token)]
+    if cfg.init_from:
+        init_encoder(model, cfg.init_from)
     freeze_word_embeddings(model, encoder.marker_ids)
     encoded = encoder.encode(train_x)
     labels = torch.tensor(train_y)

@@ -49,9 +49,9 @@ def cmd_train(argv: list[str]) -> int:
     defaults = TrainConfig(train="", dev="", out="")
     for field in ("task", "scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing",
                   "patience", "seed", "threads", "limit", "model_id", "evals_per_epoch",
-                  "class_weights", "select"):
+                  "class_weights", "select", "init_from"):
         default = getattr(defaults, field)
-        kind = type(default) if default is not None else int
+        kind = type(default) if default is not None else (str if field == "init_from" else int)
         parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=kind, default=default)
     parser.add_argument("--swap-augment", action="store_true",
                         help="stance: also train on each opinionated pair with its roles swapped")

@@ -12,7 +12,7 @@ from apache_beam.utils import shared
 from stancebeam.transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
 from stancebeam.transforms.memory import release_free_memory
 from stancebeam.transforms.records import Document, ErrorRecord, excerpt
-from stancebeam.transforms.speakers import ARTICLE, evaluation_cues, find_speaker
+from stancebeam.transforms.speakers import ARTICLE, continue_quotes, evaluation_cues, find_speaker
 
 log = logging.getLogger(__name__)
 ERRORS = "errors"
@@ -178,7 +178,8 @@ class ActorExtractor:
             return before[-1].actor_id if before else None
 
         sentences = list(doc.sents)
-        holders = [find_speaker(sent, actor_at, last_person) or ARTICLE for sent in sentences]
+        holders = continue_quotes([sent.text for sent in sentences],
+                                  [find_speaker(sent, actor_at, last_person) or ARTICLE for sent in sentences])
         cues = {i: cue for sent in sentences for i, cue in evaluation_cues(sent).items()}
         sent_of_token = {}
         for k, sent in enumerate(sentences):

@@ -161,3 +161,58 @@ def evaluation_cues(sent) -> dict[int, str]:
                 if t.i != act.i and t.i not in agents:
                     cues[t.i] = PROTECTED
     return cues
+
+
+_OPENING, _CLOSING = "“«", "”»"
+
+
+def _quote_depths(text: str, open_at_start: bool) -> tuple[bool, bool, bool]:
+    """(starts inside a quote, ends inside a quote, has any quotation mark) for one sentence.
+
+    Curly quotes and guillemets say which way they face; a straight double quote toggles.
+    """
+    inside, seen = open_at_start, False
+    for ch in text:
+        if ch in _OPENING:
+            inside, seen = True, True
+        elif ch in _CLOSING:
+            inside, seen = False, True
+        elif ch == '"':
+            inside, seen = not inside, True
+    return open_at_start, inside, seen
+
+
+def continue_quotes(texts: list[str], holders: list[str]) -> list[str]:
+    """Gives a quotation's speaker to its sentences that name none.
+
+    A quotation that runs over several sentences is usually attributed once ("... We will
+    prevail," he said.), and a quoted sentence that follows an attributed quotation continues
+    it. Such sentences, whose own holder is the article, take the speaker of the quotation:
+    the holder found in any sentence of the same quotation, else that of the attributed
+    quotation just before it.
+
+    Args:
+        texts: the document's sentences, in order.
+        holders: each sentence's holder (ARTICLE when none was found).
+    """
+    spans, current, open_ = [], [], False
+    for k, text in enumerate(texts):
+        starts_inside, open_, seen = _quote_depths(text, open_)
+        if seen or starts_inside:
+            current.append(k)
+        if current and not open_:
+            spans.append(current)
+            current = []
+    if current:
+        spans.append(current)
+    out = list(holders)
+    previous_speaker, previous_end = None, -2
+    for span in spans:
+        named = [holders[k] for k in span if holders[k] != ARTICLE]
+        speaker = named[0] if named else (previous_speaker if span[0] == previous_end + 1 else None)
+        if speaker:
+            for k in span:
+                if out[k] == ARTICLE:
+                    out[k] = speaker
+        previous_speaker, previous_end = speaker, span[-1]
+    return out
