@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from stancebeam.transforms.records import stable_hash
+from stancebeam.transforms.elements import stable_hash
 from stancebeam.transforms.schemas import TABLES
 from tests.conftest import DATA, ROOT, corpus_texts
 
