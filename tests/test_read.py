@@ -21,8 +21,8 @@ class ReadDocuments(beam.PTransform):
 
     def expand(self, pbegin):
         listed = pbegin | ListFileRanges(self.patterns)
-        read = spread(listed.ranges) | ReadRanges()
-        return ReadOutputs(read.records, (listed.errors, read.errors) | beam.Flatten())
+        read = spread(listed.main) | ReadRanges()
+        return ReadOutputs(read.main, (listed.errors, read.errors) | beam.Flatten())
 
 
 class ReadOutputs(NamedTuple):
@@ -67,15 +67,16 @@ def test_corrupt_fixture_folder_yields_records_or_errors():
 
 def check_ranges(pattern, expected_records, expected_ranges, **split_args):
     """Splits then reads `pattern`: (origin tail, payload) records and the number of ranges."""
+    from stancebeam.transforms.elements import ERRORS, MAIN
     from stancebeam.transforms.read import SplitFilesFn
 
     with TestPipeline() as p:
         listed = (p | beam.Create([pattern]) | fileio.MatchAll() | fileio.ReadMatches()
-                  | beam.ParDo(SplitFilesFn(**split_args)).with_outputs("errors", main="ranges"))
-        records = spread(listed.ranges) | ReadRanges()
-        assert_that(listed.ranges | beam.combiners.Count.Globally(), equal_to([expected_ranges]),
+                  | beam.ParDo(SplitFilesFn(**split_args)).with_outputs(ERRORS, main=MAIN))
+        records = spread(listed.main) | ReadRanges()
+        assert_that(listed.main | beam.combiners.Count.Globally(), equal_to([expected_ranges]),
                     label="ranges")
-        assert_that(records.records | beam.Map(lambda r: (r.origin.split("/")[-1], r.payload)),
+        assert_that(records.main | beam.Map(lambda r: (r.origin.split("/")[-1], r.payload)),
                     equal_to(expected_records), label="records")
 
 

@@ -1,4 +1,5 @@
 """The streaming path: windows, per-window dedupe, late data, windowed Parquet files, Pub/Sub end to end."""
+import functools
 import io
 import json
 import os
@@ -22,13 +23,15 @@ from apache_beam.utils.timestamp import Duration
 from stancebeam.pipeline.builder import job_settings
 from stancebeam.pipeline.config import load_config
 from stancebeam.pipeline.options import StancebeamOptions
-from stancebeam.pipeline.runner import run
-from stancebeam.pipeline.streaming import AnalyseMessages
-from tests.conftest import ROOT
+from stancebeam.pipeline.options import validate
+from stancebeam.pipeline.runner import make_options
+from stancebeam.pipeline.streaming import AnalyseMessages, build_streaming_pipeline
+from stancebeam.transforms.elements import Document, TableRow
 from stancebeam.transforms.parse import DeduplicateDocuments
-from stancebeam.transforms.records import Document
 from stancebeam.transforms.schemas import TABLES
 from stancebeam.transforms.window_write import ParquetSink, WriteWindowedTables, window_file_naming
+from tests.bounded_run import BoundedRunPipeline
+from tests.conftest import ROOT
 
 SUBSCRIPTION = "projects/test-project/subscriptions/docs-sub"
 LINES = (ROOT / "data" / "samples" / "wikinews-sample.jsonl").read_text(encoding="utf-8").splitlines()
@@ -86,7 +89,7 @@ def test_parquet_sink_writes_the_explicit_schema():
     sink.open(buffer)
     row = {"run_id": "r", "model_id": "m", "error_id": "e1", "origin": "o", "doc_id": None,
            "stage": "parse", "severity": "rejected", "reason": "bad", "excerpt": "{"}
-    sink.write(("errors", None, row))
+    sink.write(TableRow("errors", None, row))
     sink.flush()
     table = pq.read_table(io.BytesIO(buffer.getvalue()))
     assert table.schema.equals(TABLES["errors"]) and table.to_pylist() == [row]
@@ -94,11 +97,11 @@ def test_parquet_sink_writes_the_explicit_schema():
 
 # --- Windowing, dedupe and late data on the writer, with synthetic documents ------------------
 
-def document_row(doc: Document) -> tuple[str, str, dict]:
-    return "documents", doc.date, {
+def document_row(doc: Document) -> TableRow:
+    return TableRow("documents", doc.date, {
         "run_id": "r", "model_id": "m", "doc_id": doc.doc_id, "origin": doc.origin, "title": doc.title,
         "date": doc.date, "source": None, "url": None, "n_chars": len(doc.text), "n_chars_processed": len(doc.text),
-        "n_sentences": 1, "n_mentions": 0, "n_actors": 0, "n_statements": 0, "tone": None, "tone_label": None}
+        "n_sentences": 1, "n_mentions": 0, "n_actors": 0, "n_statements": 0, "tone": None, "tone_label": None})
 
 
 def doc(doc_id: str, origin_: str) -> Document:
@@ -118,8 +121,8 @@ def test_late_rows_within_allowed_lateness_are_written_beyond_it_dropped(tmp_pat
         unique = (p | "Documents" >> stream
                   | "Window" >> beam.WindowInto(FixedWindows(60), allowed_lateness=Duration(seconds=60))
                   | "Deduplicate" >> DeduplicateDocuments())
-        _ = (unique.documents
-             | "ToRows" >> beam.Map(document_row)
+        _ = (unique.main
+             | "ToRows" >> beam.Map(document_row).with_output_types(TableRow)
              | "Write" >> WriteWindowedTables(str(tmp_path)))
     files = files_of(tmp_path, "documents")
     # The on-time pane and the late pane each add a file; neither overwrites the other.
@@ -253,9 +256,11 @@ def test_pubsub_messages_become_tables_exactly_once(pubsub_emulator, tmp_path, t
     time.sleep(WINDOW_SECONDS - time.time() % WINDOW_SECONDS + 0.2)
 
     out = tmp_path / "out"
-    assert run(["--streaming", f"--input-subscription={SUBSCRIPTION}", f"--output={out}",
-                f"--config={tiny_config}", f"--window-seconds={WINDOW_SECONDS}", "--run-id=pubsub-test",
-                f"--streaming-run-seconds={RUN_SECONDS}"]) == 0
+    options = make_options(["--streaming", f"--input-subscription={SUBSCRIPTION}", f"--output={out}",
+                            f"--config={tiny_config}", f"--window-seconds={WINDOW_SECONDS}", "--run-id=pubsub-test"])
+    settings = job_settings(load_config(str(tiny_config)), validate(options))
+    pipeline = build_streaming_pipeline(options, settings, functools.partial(BoundedRunPipeline, RUN_SECONDS))
+    pipeline.run().wait_until_finish()
 
     documents = query(f"select doc_id, origin from {table_sql(out, 'documents')}")
     assert documents == sorted([(DOC_IDS[0], origin(ids[0])), (DOC_IDS[1], origin(ids[1])),

@@ -6,12 +6,13 @@ import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from stancebeam.transforms.elements import TableRow
 from stancebeam.transforms.schemas import DOCUMENTS, NULL_PARTITION
 from stancebeam.transforms.write import CommitPartitionFn, StageRowsFn, WriteTables
 
 
 def doc_row(doc_id, date, title="T", run="r1"):
-    return ("documents", date, {
+    return TableRow("documents", date, {
         "run_id": run, "model_id": "m", "doc_id": doc_id, "origin": f"{doc_id}.txt", "title": title,
         "date": date, "source": None, "url": None, "n_chars": 10, "n_chars_processed": 10,
         "n_sentences": 1, "n_mentions": 0, "n_actors": 0, "n_statements": 0, "tone": None,
@@ -46,7 +47,7 @@ def test_rerun_replaces_rows_of_the_same_documents(tmp_path):
 
 
 def error_of(i, date):
-    return ("errors", date, {
+    return TableRow("errors", date, {
         "run_id": "r1", "model_id": "m", "error_id": f"e{i}", "origin": f"e{i}.txt", "doc_id": None,
         "stage": "parse", "severity": "warning", "reason": "r", "excerpt": ""})
 

@@ -7,49 +7,20 @@ import time
 from typing import Iterable, Optional
 
 import apache_beam as beam
+from apache_beam.pvalue import PCollection
 from apache_beam.utils import shared
 
 from stancebeam.transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
 from stancebeam.transforms.memory import release_free_memory
-from stancebeam.transforms.records import Document, ErrorRecord, excerpt
+from stancebeam.transforms.elements import (ERRORS, MAIN, AnalysedDocument, Document, ErrorRecord, Mention,
+                                             WithErrors, excerpt, outputs, with_errors)
 from stancebeam.transforms.speakers import ARTICLE, continue_quotes, evaluation_cues, find_speaker
 
 log = logging.getLogger(__name__)
-ERRORS = "errors"
 ACTOR_LABELS = frozenset({"PERSON", "NORP", "ORG", "GPE"})
 GAZETTEER_LABEL = "GAZETTEER"
 # Components that sentence splitting, the parse (for speakers) and NER do not need.
 UNUSED_PIPES = ("tagger", "attribute_ruler", "lemmatizer", "senter")
-
-
-@dataclasses.dataclass(frozen=True)
-class Mention:
-    doc_id: str
-    index: int  # position among the document's mentions
-    actor: Actor
-    text: str
-    start: int
-    end: int
-    ner_label: str
-    sentence_index: int
-    sentence: str
-    sentence_start: int
-    holder_id: str
-    cue: Optional[str] = None  # criticised | praised | protected (speakers.evaluation_cues)
-
-    @property
-    def mention_id(self) -> str:
-        return f"{self.doc_id}:{self.index}"
-
-
-@dataclasses.dataclass(frozen=True)
-class AnalysedDocument:
-    document: Document
-    n_chars_processed: int
-    n_sentences: int
-    n_statements: int
-    mentions: tuple[Mention, ...]
-    actors: dict  # actor_id -> Actor, for every actor and holder in the document
 
 
 def split_bracketed_hyphens(nlp) -> None:
@@ -206,6 +177,8 @@ class ActorExtractor:
             n_statements=sum(h != ARTICLE for h in holders), mentions=tuple(mentions), actors=actors)
 
 
+@beam.typehints.with_input_types(list[Document])
+@outputs(AnalysedDocument)
 class ExtractActorsFn(beam.DoFn):
     """Batches of documents -> AnalysedDocuments; spaCy loads once per worker in setup()."""
 
@@ -260,8 +233,9 @@ class ExtractActorsFn(beam.DoFn):
             log.info("actors: %d documents analysed in this worker (%.1f docs/s)", self.seen, rate)
 
 
-class ExtractActors(beam.PTransform):
-    """Documents -> AnalysedDocuments (main) and an `errors` output."""
+@beam.typehints.with_input_types(Document)
+class ExtractActors(beam.PTransform[PCollection[Document], WithErrors[AnalysedDocument]]):
+    """Documents -> AnalysedDocuments, and the documents spaCy failed on (or had to cut)."""
 
     def __init__(self, spacy_model: str, gazetteer_path: str, max_doc_chars: int = 100_000,
                  batch_size: int = 16, batch_chars: int = 40_000):
@@ -270,17 +244,17 @@ class ExtractActors(beam.PTransform):
         self.batch_size = batch_size
         self.weight = DocumentWeight(max(1, batch_chars // max(1, batch_size)), max_doc_chars)
 
-    def expand(self, documents):
+    def expand(self, documents) -> WithErrors[AnalysedDocument]:
         # A batch holds at most `batch_size` documents and, beyond single long documents, about
         # `batch_chars` characters: spaCy's working memory grows with the characters it parses
         # at once (about 3 MB per 1,000), so a few long articles together made memory spikes.
         # The batch size is fixed (min = max): Beam's adaptive sizing starts at 1, and over 200
         # articles most spaCy calls then held a single document (about 5% slower, timed by hand).
-        return (documents
-                | "BatchDocuments" >> beam.BatchElements(
-                    min_batch_size=self.batch_size, max_batch_size=self.batch_size,
-                    element_size_fn=self.weight)
-                | "Analyse" >> beam.ParDo(self.fn).with_outputs(ERRORS, main="analysed"))
+        return with_errors(documents
+                           | "BatchDocuments" >> beam.BatchElements(
+                               min_batch_size=self.batch_size, max_batch_size=self.batch_size,
+                               element_size_fn=self.weight)
+                           | "Analyse" >> beam.ParDo(self.fn).with_outputs(ERRORS, main=MAIN))
 
 
 @dataclasses.dataclass(frozen=True)

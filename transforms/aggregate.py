@@ -7,18 +7,16 @@ from typing import Iterable
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.pvalue import PCollection
 
 from stancebeam.classifier.model import LABELS
-from stancebeam.transforms.actors import AnalysedDocument
-from stancebeam.transforms.classify import ClassifiedDocument, ClassifiedMention
+from stancebeam.transforms.elements import AnalysedDocument, ClassifiedDocument, MentionSentiment, TableRow
 from stancebeam.transforms.gazetteer import Actor
-from stancebeam.transforms.records import ErrorRecord, excerpt
 from stancebeam.transforms.speakers import ARTICLE
 
 STANCE_OF = {"negative": "against", "neutral": "neutral", "positive": "favor"}
 ARTICLE_ACTOR = Actor(ARTICLE, "(the article)", "article")
 TOP_EVIDENCE = 3
-ERRORS = "errors"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +29,7 @@ def label_of(probs) -> str:
     return LABELS[int(np.argmax(probs))]
 
 
-def evidence(classified: list[ClassifiedMention], limit: int = TOP_EVIDENCE) -> list[dict]:
+def evidence(classified: list[MentionSentiment], limit: int = TOP_EVIDENCE) -> list[dict]:
     """The mentions with the strongest signal (|p_pos - p_neg|), one per sentence, strongest first."""
     ranked = sorted(classified, key=lambda c: (-abs(c.score), c.mention.index))
     seen, out = set(), []
@@ -47,7 +45,7 @@ def evidence(classified: list[ClassifiedMention], limit: int = TOP_EVIDENCE) -> 
     return out
 
 
-def mean_probs(classified: list[ClassifiedMention]) -> np.ndarray:
+def mean_probs(classified: list[MentionSentiment]) -> np.ndarray:
     return np.mean([c.oriented for c in classified], axis=0)
 
 
@@ -55,7 +53,7 @@ def _actor_columns(actor: Actor, prefix: str) -> dict:
     return {f"{prefix}_id": actor.actor_id, f"{prefix}_name": actor.name, f"{prefix}_type": actor.actor_type}
 
 
-def mention_row(c: ClassifiedMention, run: RunInfo) -> dict:
+def mention_row(c: MentionSentiment, run: RunInfo) -> dict:
     m = c.mention
     return {"run_id": run.run_id, "model_id": c.model_id or run.model_id, "doc_id": m.doc_id,
             "mention_id": m.mention_id, **_actor_columns(m.actor, "actor"),
@@ -66,7 +64,7 @@ def mention_row(c: ClassifiedMention, run: RunInfo) -> dict:
             "score": c.probs[2] - c.probs[0]}
 
 
-def actor_sentiment_rows(doc_id: str, classified: list[ClassifiedMention], run: RunInfo) -> Iterable[dict]:
+def actor_sentiment_rows(doc_id: str, classified: list[MentionSentiment], run: RunInfo) -> Iterable[dict]:
     by_actor = defaultdict(list)
     for c in classified:
         by_actor[c.mention.actor.actor_id].append(c)
@@ -82,7 +80,7 @@ def actor_sentiment_rows(doc_id: str, classified: list[ClassifiedMention], run: 
                "evidence_sentence": top[0]["sentence"], "evidence": top}
 
 
-def stance_rows(analysed: AnalysedDocument, classified: list[ClassifiedMention], run: RunInfo) -> Iterable[dict]:
+def stance_rows(analysed: AnalysedDocument, classified: list[MentionSentiment], run: RunInfo) -> Iterable[dict]:
     """Holder -> target stance from the holder's statements that mention the target.
 
     A statement is a sentence whose speaker is the holder (or the article itself when no speaker
@@ -110,7 +108,7 @@ def stance_rows(analysed: AnalysedDocument, classified: list[ClassifiedMention],
                "evidence_sentence": top[0]["sentence"], "evidence": top}
 
 
-def document_row(analysed: AnalysedDocument, classified: list[ClassifiedMention], run: RunInfo) -> dict:
+def document_row(analysed: AnalysedDocument, classified: list[MentionSentiment], run: RunInfo) -> dict:
     d = analysed.document
     tone = float(np.mean([c.score for c in classified])) if classified else None
     return {"run_id": run.run_id, "model_id": run.model_id, "doc_id": d.doc_id, "origin": d.origin,
@@ -127,8 +125,10 @@ def tone_label(tone: float, band: float = 0.1) -> str:
     return "positive" if tone > band else "negative" if tone < -band else "neutral"
 
 
+@beam.typehints.with_input_types(ClassifiedDocument)
+@beam.typehints.with_output_types(TableRow)
 class AggregateDocumentFn(beam.DoFn):
-    """ClassifiedDocument -> (table, date, row) tuples; a classification failure -> `errors`."""
+    """ClassifiedDocument -> its rows of documents, mentions, actor_sentiment and actor_stance."""
 
     def __init__(self, run: RunInfo):
         self.run = run
@@ -137,29 +137,27 @@ class AggregateDocumentFn(beam.DoFn):
 
     def process(self, document: ClassifiedDocument):
         analysed = document.analysed
-        classified = sorted(document.classified, key=lambda c: c.mention.index)
+        classified = sorted(document.sentiments, key=lambda c: c.mention.index)
         d = analysed.document
-        if document.failure:
-            yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
-                d.origin, "classify", document.failure, severity="warning",
-                excerpt=excerpt(d.title or d.text), doc_id=d.doc_id, date=d.date))
         self.documents.inc()
-        yield "documents", d.date, document_row(analysed, classified, self.run)
+        yield TableRow("documents", d.date, document_row(analysed, classified, self.run))
         for c in classified:
-            yield "mentions", d.date, mention_row(c, self.run)
+            yield TableRow("mentions", d.date, mention_row(c, self.run))
         for row in actor_sentiment_rows(d.doc_id, classified, self.run):
             self.actors.inc()
-            yield "actor_sentiment", d.date, row
+            yield TableRow("actor_sentiment", d.date, row)
         for row in stance_rows(analysed, classified, self.run):
-            yield "actor_stance", d.date, row
+            yield TableRow("actor_stance", d.date, row)
 
 
-class AggregateDocuments(beam.PTransform):
-    """ClassifiedDocuments -> rows for every table (main) and classification warnings (`errors`)."""
+@beam.typehints.with_input_types(ClassifiedDocument)
+@beam.typehints.with_output_types(TableRow)
+class AggregateDocuments(beam.PTransform[PCollection[ClassifiedDocument], PCollection[TableRow]]):
+    """ClassifiedDocuments -> rows for every table but errors (aggregation has no failures)."""
 
     def __init__(self, run: RunInfo):
         super().__init__()
         self.run = run
 
-    def expand(self, classified):
-        return classified | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run)).with_outputs(ERRORS, main="rows")
+    def expand(self, classified) -> PCollection[TableRow]:
+        return classified | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run))

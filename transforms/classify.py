@@ -1,20 +1,22 @@
 """Classifies every actor mention in its sentence with RunInference and the project's model handler."""
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import Any, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import ModelHandler, RunInference
+from apache_beam.pvalue import PCollection
 
 from stancebeam.classifier.encoding import TargetExample
-from stancebeam.transforms.actors import AnalysedDocument, Mention
+from stancebeam.transforms.elements import (AnalysedDocument, ClassifiedDocument, ErrorRecord, MentionSentiment,
+                                             WithErrors, excerpt)
 from stancebeam.transforms.memory import release_free_memory
-from stancebeam.transforms.records import ErrorRecord, excerpt
 
-ERRORS = "errors"
+if TYPE_CHECKING:
+    from stancebeam.classifier.inference import TargetClassifier
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +25,11 @@ def mention_count(analysed: AnalysedDocument) -> int:
     return max(1, len(analysed.mentions))
 
 
-class TargetSentimentModelHandler(ModelHandler[AnalysedDocument, PredictionResult, Any]):
+class InferenceFailed(Exception):
+    """Some documents of a batch fail inference even alone; RunInference dead-letters the batch."""
+
+
+class TargetSentimentModelHandler(ModelHandler[AnalysedDocument, ClassifiedDocument, "TargetClassifier"]):
     """Loads the target sentiment classifier once per worker process and classifies documents.
 
     RunInference batches whole documents, weighted by their mention count, so one batch is
@@ -52,15 +58,27 @@ class TargetSentimentModelHandler(ModelHandler[AnalysedDocument, PredictionResul
         return TargetClassifier.from_dir(self.model_dir, backend=self.backend,
                                          batch_size=self.inner_batch_size, threads=self.threads)
 
-    def run_inference(self, batch: Sequence[AnalysedDocument], model,
-                      inference_args=None) -> Iterable[PredictionResult]:
+    def run_inference(self, batch: Sequence[AnalysedDocument], model: TargetClassifier,
+                      inference_args=None) -> Iterable[ClassifiedDocument]:
+        """One ClassifiedDocument per document, or InferenceFailed for the whole batch.
+
+        A failure must reach RunInference's dead letters, and those take whole batches: so a
+        failed batch is retried document by document first, and only a document that fails
+        alone fails the batch. A batch that fails as a whole but not document by document (its
+        size, say) is classified; otherwise every document of the batch becomes a rejected
+        `classify` error, and the reason names the ones that failed alone. Each input document
+        is then either in `documents` or rejected in `errors`; keeping the healthy batch-mates
+        would need a retry branch merged back into the main one, a Flatten that the local
+        runner materialises (see tests/test_pipeline.py).
+        """
         try:
-            probs = self._predict(batch, model)
-        except Exception:  # find the document that fails; the others still get classified
-            return [self._predict_alone(analysed, model) for analysed in batch]
+            try:
+                probs = self._predict(batch, model)
+            except Exception as batch_error:
+                probs = self._predict_one_by_one(batch, model, batch_error)
         finally:
             release_free_memory()
-        return [PredictionResult(analysed, p, model_id=model.model_id) for analysed, p in zip(batch, probs)]
+        return [classified_document(analysed, p, model.model_id) for analysed, p in zip(batch, probs)]
 
     @staticmethod
     def _predict(batch: Sequence[AnalysedDocument], model) -> list[np.ndarray]:
@@ -69,49 +87,26 @@ class TargetSentimentModelHandler(ModelHandler[AnalysedDocument, PredictionResul
         bounds = np.cumsum([len(analysed.mentions) for analysed in batch])[:-1]
         return np.split(probs, bounds)
 
-    def _predict_alone(self, analysed: AnalysedDocument, model) -> PredictionResult:
-        try:
-            return PredictionResult(analysed, self._predict([analysed], model)[0], model_id=model.model_id)
-        except Exception as e:
-            log.warning("inference failed for %s: %s", analysed.document.origin, e)
-            return PredictionResult(analysed, f"inference failed: {type(e).__name__}: {e}",
-                                    model_id=model.model_id)
+    def _predict_one_by_one(self, batch: Sequence[AnalysedDocument], model,
+                            batch_error: Exception) -> list[np.ndarray]:
+        probs, failed = [], []
+        for analysed in batch:
+            try:
+                probs.append(self._predict([analysed], model)[0])
+            except Exception as e:
+                log.warning("inference failed for %s: %s", analysed.document.origin, e)
+                failed.append(f"{analysed.document.origin}: {type(e).__name__}: {e}")
+        if failed:
+            raise InferenceFailed(f"{len(failed)} of {len(batch)} documents in the batch failed alone: "
+                                  + "; ".join(failed)) from batch_error
+        return probs
+
+    def get_num_bytes(self, batch: Sequence[AnalysedDocument]) -> int:
+        """The characters of the sentences the model reads: Beam's default pickles the batch."""
+        return sum(len(m.sentence) for analysed in batch for m in analysed.mentions)
 
     def get_metrics_namespace(self) -> str:
         return "stancebeam_inference"
-
-
-@dataclasses.dataclass(frozen=True)
-class ClassifiedMention:
-    mention: Mention
-    probs: tuple[float, float, float]  # negative, neutral, positive
-    model_id: str
-
-    @property
-    def oriented(self) -> tuple[float, float, float]:
-        """The probabilities the tables count: the classifier's, unless the wording is explicit.
-
-        - criticised / praised (the object of a criticism or of praise, "took a shot at the US")
-          count as certainly negative / positive: on NewsMTSC's training data these cues agree
-          with the gold label for 126 of 128 and 27 of 28 targets (benchmarks/cue_precision.py).
-        - protected (a victim of a criticised act, "denounced forces attempting to hold China
-          back") counts with negative and positive swapped: the text sides with it. NewsMTSC's
-          annotators read such targets as portrayed under attack (10 negative, 8 neutral of 18
-          training targets) and the classifier follows them; we depart from that on purpose so
-          that sentiment and stance agree on whom a statement defends.
-        """
-        if self.mention.cue == "protected":
-            neg, neu, pos = self.probs
-            return pos, neu, neg
-        return _CUE_PROBS.get(self.mention.cue, self.probs)
-
-    @property
-    def score(self) -> float:
-        """p(positive) - p(negative) of the oriented probabilities."""
-        return self.oriented[2] - self.oriented[0]
-
-
-_CUE_PROBS = {"criticised": (1.0, 0.0, 0.0), "praised": (0.0, 0.0, 1.0)}
 
 
 def to_examples(analysed: AnalysedDocument):
@@ -120,36 +115,29 @@ def to_examples(analysed: AnalysedDocument):
         yield m, TargetExample(m.sentence, m.start - m.sentence_start, m.end - m.sentence_start)
 
 
-@dataclasses.dataclass(frozen=True)
-class ClassifiedDocument:
-    analysed: AnalysedDocument
-    classified: tuple[ClassifiedMention, ...]  # in mention order
-    failure: Optional[str] = None  # why classification failed: the document is kept, unclassified
-
-
-def to_classified(result: PredictionResult) -> ClassifiedDocument:
-    analysed = result.example
-    if isinstance(result.inference, str):
-        return ClassifiedDocument(analysed, (), result.inference)
-    model_id = result.model_id or ""
+def classified_document(analysed: AnalysedDocument, probs: np.ndarray, model_id: str) -> ClassifiedDocument:
     return ClassifiedDocument(analysed, tuple(
-        ClassifiedMention(m, tuple(float(x) for x in p), model_id)
-        for m, p in zip(analysed.mentions, np.asarray(result.inference, dtype=np.float32))))
+        MentionSentiment(m, tuple(float(x) for x in p), model_id)
+        for m, p in zip(analysed.mentions, np.asarray(probs, dtype=np.float32))))
 
 
-def inference_errors(failed):
-    """A RunInference batch that failed outside the model call -> a rejection per document."""
-    batch, exception = failed
-    for analysed in batch:
-        document = getattr(analysed, "document", None)
-        yield ErrorRecord(
-            getattr(document, "origin", "unknown"), "classify", f"inference failed: {exception}",
-            excerpt=excerpt(getattr(document, "title", "") or getattr(document, "text", analysed)),
-            doc_id=getattr(document, "doc_id", None), date=getattr(document, "date", None))
+@beam.typehints.with_input_types(tuple[list[AnalysedDocument], tuple])
+@beam.typehints.with_output_types(ErrorRecord)
+class InferenceErrorFn(beam.DoFn):
+    """A dead-lettered batch (documents, (exception type, repr, traceback)) -> a rejection per document."""
+
+    def process(self, failed):
+        batch, (_, exc_repr, _) = failed
+        reason = f"inference failed: {exc_repr}"  # InferenceFailed names the documents that failed alone
+        for analysed in batch:
+            d = analysed.document
+            yield ErrorRecord(d.origin, "classify", reason, excerpt=excerpt(d.title or d.text),
+                              doc_id=d.doc_id, date=d.date)
 
 
-class ClassifyDocuments(beam.PTransform):
-    """AnalysedDocuments -> ClassifiedDocuments (main) and inference failures (`errors`)."""
+@beam.typehints.with_input_types(AnalysedDocument)
+class ClassifyDocuments(beam.PTransform[PCollection[AnalysedDocument], WithErrors[ClassifiedDocument]]):
+    """AnalysedDocuments -> ClassifiedDocuments, and the documents inference failed on."""
 
     def __init__(self, model_dir: str, backend: str = "torch", threads: Optional[int] = None,
                  max_batch_size: int = 2048):
@@ -160,8 +148,10 @@ class ClassifyDocuments(beam.PTransform):
         self.handler = TargetSentimentModelHandler(
             model_dir, backend, threads, min_batch_size=max_batch_size // 2, max_batch_size=max_batch_size)
 
-    def expand(self, analysed):
-        main, dead = analysed | "RunInference" >> RunInference(self.handler).with_exception_handling()
-        classified = main | "ToClassified" >> beam.Map(to_classified)
-        errors = dead.failed_inferences | "InferenceErrors" >> beam.FlatMap(inference_errors)
-        return {"classified": classified, ERRORS: errors}
+    def expand(self, analysed) -> WithErrors[ClassifiedDocument]:
+        classified, dead = analysed | "RunInference" >> RunInference(self.handler).with_exception_handling()
+        # Beam leaves RunInference's main output untyped (Any); the handler's PredictionT is what
+        # it holds, and saying so lets the type check follow the graph past this step.
+        classified.element_type = ClassifiedDocument
+        errors = dead.failed_inferences | "InferenceErrors" >> beam.ParDo(InferenceErrorFn())
+        return WithErrors(classified, errors)

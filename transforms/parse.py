@@ -5,13 +5,13 @@ import datetime as dt
 import email.utils
 import json
 import re
-from typing import Iterator, Union
+from typing import Iterable, Iterator, Union
 
 import apache_beam as beam
+from apache_beam.pvalue import PCollection
 
-from stancebeam.transforms.records import Document, ErrorRecord, RawRecord, excerpt, stable_hash
-
-ERRORS = "errors"
+from stancebeam.transforms.elements import (ERRORS, MAIN, Document, ErrorRecord, RawRecord, WithErrors, excerpt,
+                                             outputs, stable_hash, with_errors)
 
 # Field aliases seen in news dumps, most specific first.
 ALIASES = {
@@ -150,6 +150,8 @@ def parse_record(raw: RawRecord) -> Iterator[Union[Document, ErrorRecord]]:
         raise ValueError(f"unknown record format {raw.fmt!r}")
 
 
+@beam.typehints.with_input_types(RawRecord)
+@outputs(Document)
 class ParseDocumentFn(beam.DoFn):
     """RawRecord -> Document (main output) or ErrorRecord (`errors` output); never raises."""
 
@@ -174,37 +176,47 @@ class ParseDocumentFn(beam.DoFn):
                 yield item
 
 
-class ParseDocuments(beam.PTransform):
-    """Raw records -> documents, with an `errors` output for what cannot be parsed."""
+@beam.typehints.with_input_types(RawRecord)
+class ParseDocuments(beam.PTransform[PCollection[RawRecord], WithErrors[Document]]):
+    """Raw records -> documents, and errors for what cannot be parsed."""
 
     def __init__(self, metrics_namespace: str = "stancebeam"):
         super().__init__()
         self.metrics_namespace = metrics_namespace
 
-    def expand(self, records):
-        return records | "Parse" >> beam.ParDo(ParseDocumentFn(self.metrics_namespace)).with_outputs(
-            ERRORS, main="documents")
+    def expand(self, records) -> WithErrors[Document]:
+        return with_errors(records | "Parse" >> beam.ParDo(ParseDocumentFn(self.metrics_namespace)).with_outputs(
+            ERRORS, main=MAIN))
 
 
-def keep_first_per_id(element):
+def doc_id_key(document: Document) -> tuple[str, Document]:
+    return document.doc_id, document
+
+
+@beam.typehints.with_input_types(tuple[str, Iterable[Document]])
+@outputs(Document)
+class KeepFirstPerIdFn(beam.DoFn):
     """(doc_id, [documents]) -> the document from the smallest origin, the rest as duplicates."""
-    _, docs = element
-    docs = sorted(docs, key=lambda d: d.origin)
-    yield docs[0]
-    for dup in docs[1:]:
-        yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
-            dup.origin, "dedupe", f"duplicate document id {dup.doc_id!r} (kept {docs[0].origin})",
-            excerpt=excerpt(dup.title or dup.text), doc_id=dup.doc_id, date=dup.date))
+
+    def process(self, element):
+        _, docs = element
+        docs = sorted(docs, key=lambda d: d.origin)
+        yield docs[0]
+        for dup in docs[1:]:
+            yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
+                dup.origin, "dedupe", f"duplicate document id {dup.doc_id!r} (kept {docs[0].origin})",
+                excerpt=excerpt(dup.title or dup.text), doc_id=dup.doc_id, date=dup.date))
 
 
-class DeduplicateDocuments(beam.PTransform):
-    """One document per doc_id, so reruns and repeated inputs never double-count rows."""
+@beam.typehints.with_input_types(Document)
+class DeduplicateDocuments(beam.PTransform[PCollection[Document], WithErrors[Document]]):
+    """One document per doc_id (per window), so repeated inputs never double-count rows."""
 
-    def expand(self, documents):
-        return (documents
-                | "KeyByDocId" >> beam.Map(lambda d: (d.doc_id, d))
-                | "GroupByDocId" >> beam.GroupByKey()
-                | "KeepFirst" >> beam.FlatMap(keep_first_per_id).with_outputs(ERRORS, main="documents"))
+    def expand(self, documents) -> WithErrors[Document]:
+        return with_errors(documents
+                           | "KeyByDocId" >> beam.Map(doc_id_key).with_output_types(tuple[str, Document])
+                           | "GroupByDocId" >> beam.GroupByKey()
+                           | "KeepFirst" >> beam.ParDo(KeepFirstPerIdFn()).with_outputs(ERRORS, main=MAIN))
 
 
 # Batch deduplication in two passes over the input. Grouping whole documents by doc_id would
@@ -224,16 +236,20 @@ def extra_copies(element):
         yield origin, origins[0]
 
 
-class FindDuplicates(beam.PTransform):
+@beam.typehints.with_input_types(Document)
+@beam.typehints.with_output_types(tuple[str, str])
+class FindDuplicates(beam.PTransform[PCollection[Document], PCollection[tuple[str, str]]]):
     """Documents -> (origin of a duplicate, origin of the copy kept): small, usually empty."""
 
-    def expand(self, documents):
+    def expand(self, documents) -> PCollection[tuple[str, str]]:
         return (documents
-                | "IdAndOrigin" >> beam.Map(id_and_origin)
+                | "IdAndOrigin" >> beam.Map(id_and_origin).with_output_types(tuple[str, str])
                 | "GroupOriginsById" >> beam.GroupByKey()
-                | "ExtraCopies" >> beam.FlatMap(extra_copies))
+                | "ExtraCopies" >> beam.FlatMap(extra_copies).with_output_types(tuple[str, str]))
 
 
+@beam.typehints.with_input_types(Document, dict[str, str])  # the side input: FindDuplicates' pairs
+@outputs(Document)
 class DropDuplicatesFn(beam.DoFn):
     """Passes documents through, except the copies in the side input (`errors` output)."""
 
@@ -247,13 +263,14 @@ class DropDuplicatesFn(beam.DoFn):
             excerpt=excerpt(document.title or document.text), doc_id=document.doc_id, date=document.date))
 
 
-class DropDuplicates(beam.PTransform):
+@beam.typehints.with_input_types(Document)
+class DropDuplicates(beam.PTransform[PCollection[Document], WithErrors[Document]]):
     """Documents minus the copies `duplicates` (from FindDuplicates on the same input) names."""
 
-    def __init__(self, duplicates):
+    def __init__(self, duplicates: PCollection[tuple[str, str]]):
         super().__init__()
         self.duplicates = duplicates
 
-    def expand(self, documents):
-        return documents | "DropCopies" >> beam.ParDo(
-            DropDuplicatesFn(), beam.pvalue.AsDict(self.duplicates)).with_outputs(ERRORS, main="documents")
+    def expand(self, documents) -> WithErrors[Document]:
+        return with_errors(documents | "DropCopies" >> beam.ParDo(
+            DropDuplicatesFn(), beam.pvalue.AsDict(self.duplicates)).with_outputs(ERRORS, main=MAIN))

@@ -1,21 +1,20 @@
 """Reads input files from any Beam filesystem into raw records, one per input document."""
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import PCollection
 
-from stancebeam.transforms.records import ErrorRecord, RawRecord, excerpt
+from stancebeam.transforms.elements import (ERRORS, MAIN, ErrorRecord, FileRange, RawRecord, WithErrors, excerpt,
+                                             outputs, with_errors)
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("auto", "text", "jsonl", "parquet")
-ERRORS = "errors"
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
                ".parquet": "parquet", ".pq": "parquet"}
 # Past this a text file is still read as a document, but only its head: the rest can never reach
@@ -46,23 +45,8 @@ def looks_binary(head: bytes) -> bool:
     return b"\x00" in head
 
 
-@dataclasses.dataclass(frozen=True)
-class FileRange:
-    """A slice of one input file that one worker reads: the unit of parallel reading.
-
-    jsonl: lines whose first byte lies in [start, stop) (`stop` None: to the end), numbered from
-    `first_line`; parquet: row groups [start, stop), rows numbered from `first_row`; text: the
-    whole file.
-    """
-
-    path: str
-    fmt: str
-    start: int = 0
-    stop: Optional[int] = None
-    first_line: int = 1
-    first_row: int = 0
-
-
+@beam.typehints.with_input_types(fileio.ReadableFile)
+@outputs(FileRange)
 class SplitFilesFn(beam.DoFn):
     """One matched file -> FileRanges of about `range_bytes` (jsonl) / `range_rows` (parquet).
 
@@ -131,6 +115,8 @@ def is_compressed(path: str) -> bool:
     return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
 
 
+@beam.typehints.with_input_types(FileRange)
+@outputs(RawRecord)
 class ReadRangeFn(beam.DoFn):
     """FileRange -> raw records, one per input document; read failures go to `errors`."""
 
@@ -186,8 +172,8 @@ class ReadRangeFn(beam.DoFn):
                     row += 1
 
 
-class ListFileRanges(beam.PTransform):
-    """Globs (any Beam filesystem) -> FileRanges spread over workers, plus an `errors` output."""
+class ListFileRanges(beam.PTransform[beam.pvalue.PBegin, WithErrors[FileRange]]):
+    """Globs (any Beam filesystem) -> FileRanges spread over workers, and read errors."""
 
     def __init__(self, patterns: list[str], input_format: str = "auto"):
         super().__init__()
@@ -196,8 +182,8 @@ class ListFileRanges(beam.PTransform):
         self.patterns = list(patterns)
         self.input_format = input_format
 
-    def expand(self, pbegin):
-        return (
+    def expand(self, pbegin) -> WithErrors[FileRange]:
+        return with_errors(
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "MatchFiles" >> fileio.MatchAll()
@@ -207,17 +193,18 @@ class ListFileRanges(beam.PTransform):
             | "SpreadFiles" >> beam.GroupByKey()
             | "OncePerPath" >> beam.Map(lambda path_matches: next(iter(path_matches[1])))
             | "ReadMatches" >> fileio.ReadMatches()
-            | "SplitFiles" >> beam.ParDo(SplitFilesFn(self.input_format)).with_outputs(ERRORS, main="ranges"))
+            | "SplitFiles" >> beam.ParDo(SplitFilesFn(self.input_format)).with_outputs(ERRORS, main=MAIN))
 
 
-class ReadRanges(beam.PTransform):
-    """FileRanges -> raw records (`records`) and read failures (`errors`)."""
+@beam.typehints.with_input_types(FileRange)
+class ReadRanges(beam.PTransform[PCollection[FileRange], WithErrors[RawRecord]]):
+    """FileRanges -> raw records, one per input document, and read failures."""
 
-    def expand(self, ranges):
-        return ranges | "ReadRange" >> beam.ParDo(ReadRangeFn()).with_outputs(ERRORS, main="records")
+    def expand(self, ranges) -> WithErrors[RawRecord]:
+        return with_errors(ranges | "ReadRange" >> beam.ParDo(ReadRangeFn()).with_outputs(ERRORS, main=MAIN))
 
 
-def spread(ranges):
+def spread(ranges: PCollection[FileRange]) -> PCollection[FileRange]:
     # Only ranges (a few numbers each) cross this shuffle, never the documents.
     return ranges | "SpreadRanges" >> beam.Reshuffle()
 

@@ -7,8 +7,10 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.pvalue import PCollection
 from apache_beam.transforms.window import GlobalWindow
 
+from stancebeam.transforms.elements import TableRow
 from stancebeam.transforms.schemas import PARTITION_COLUMN, TABLES, partition_value
 from stancebeam.transforms.write import ensure_dir, partition_dir, to_arrow
 
@@ -38,9 +40,8 @@ class ParquetSink(fileio.FileSink):
         self._rows = []
         self._finished = False
 
-    def write(self, record):
-        _, _, row = record
-        self._rows.append(row)
+    def write(self, record: TableRow):
+        self._rows.append(record.row)
 
     def flush(self):
         if self._finished:  # a Parquet file cannot be appended to after its footer
@@ -55,10 +56,9 @@ class ParquetSink(fileio.FileSink):
         self._finished = True
 
 
-def destination_of(element) -> str:
-    """(table, date, row) -> 'table/published_date=<date>', the file's folder under the root."""
-    table, date_iso, _ = element
-    return f"{table}/{PARTITION_COLUMN}={partition_value(date_iso)}"
+def destination_of(element: TableRow) -> str:
+    """'table/published_date=<date>', the row's folder under the root."""
+    return f"{element.table}/{PARTITION_COLUMN}={partition_value(element.date)}"
 
 
 def sink_for(destination: str) -> ParquetSink:
@@ -85,6 +85,8 @@ def window_file_naming(window, pane, shard_index, total_shards, compression, des
             f"{uuid.uuid4().hex[:12]}.parquet")
 
 
+@beam.typehints.with_input_types(TableRow)
+@beam.typehints.with_output_types(TableRow)
 class EnsurePartitionDirFn(beam.DoFn):
     """Creates ROOT/<table>/published_date=<date>/ before fileio renames a file into it.
 
@@ -99,14 +101,15 @@ class EnsurePartitionDirFn(beam.DoFn):
         self._made: set[str] = set()
 
     def process(self, element):
-        table, date_iso, _ = element
-        folder = partition_dir(self.root, table, date_iso)
+        folder = partition_dir(self.root, element.table, element.date)
         if folder not in self._made:
             ensure_dir(folder)
             self._made.add(folder)
         yield element
 
 
+@beam.typehints.with_input_types(TableRow)
+@beam.typehints.with_output_types(TableRow)
 class CountRowsFn(beam.DoFn):
     """Counts rows per table (rows_<table>), as the batch writer does, for the run summary."""
 
@@ -114,12 +117,13 @@ class CountRowsFn(beam.DoFn):
         self.rows = {t: beam.metrics.Metrics.counter("stancebeam", f"rows_{t}") for t in TABLES}
 
     def process(self, element):
-        self.rows[element[0]].inc()
+        self.rows[element.table].inc()
         yield element
 
 
-class WriteWindowedTables(beam.PTransform):
-    """Windowed (table, date, row) -> ROOT/<table>/published_date=<date>/part-<window>-....parquet.
+@beam.typehints.with_input_types(TableRow)
+class WriteWindowedTables(beam.PTransform[PCollection[TableRow], PCollection]):
+    """Windowed TableRows -> ROOT/<table>/published_date=<date>/part-<window>-....parquet.
 
     Unlike the batch WriteTables, files are never rewritten: each window (and each late firing of
     it) adds files, so the same document delivered in two windows has rows in both.

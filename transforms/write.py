@@ -29,6 +29,7 @@ import datetime as dt
 import logging
 import os
 import uuid
+from typing import Iterable, Optional
 
 import apache_beam as beam
 import pyarrow as pa
@@ -37,20 +38,23 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
+from apache_beam.pvalue import PCollection
 from apache_beam.transforms.window import GlobalWindows
 
-from stancebeam.transforms.records import ErrorRecord, stable_hash
+from stancebeam.transforms.elements import ErrorRecord, TableRow, stable_hash
 from stancebeam.transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, partition_value
 
 log = logging.getLogger(__name__)
 
 
-def error_row(error: ErrorRecord, run_id: str, model_id: str) -> tuple[str, str | None, dict]:
-    return "errors", error.date, {
+def error_row(error: ErrorRecord, run_id: str, model_id: str) -> TableRow:
+    return TableRow("errors", error.date, {
         "run_id": run_id, "model_id": model_id, "error_id": error.error_id, "origin": error.origin, "doc_id": error.doc_id,
-        "stage": error.stage, "severity": error.severity, "reason": error.reason, "excerpt": error.excerpt}
+        "stage": error.stage, "severity": error.severity, "reason": error.reason, "excerpt": error.excerpt})
 
 
+@beam.typehints.with_input_types(ErrorRecord)
+@beam.typehints.with_output_types(TableRow)
 class ErrorRowFn(beam.DoFn):
     """ErrorRecord -> errors-table row, counting rejected documents and warnings."""
 
@@ -92,11 +96,14 @@ ROW_GROUP_ROWS = 50_000  # rows a commit buffers before it writes a row group
 BATCH_ROWS = 10_000  # rows read per batch from an existing final file
 
 
-def file_key(element, files_per_partition: int) -> tuple[str, str | None, int]:
-    """(table, date, row) -> (table, date, bucket): the final file the row goes to."""
-    table, date_iso, row = element
-    owner = str(row[ROW_OWNER[table]])
-    return table, date_iso, int(stable_hash(owner, length=8), 16) % files_per_partition
+FileKey = tuple[str, Optional[str], int]  # (table, date, bucket): one final file
+StagedFile = tuple[str, int]  # (staged path, rows)
+
+
+def file_key(element: TableRow, files_per_partition: int) -> FileKey:
+    """The final file the row goes to."""
+    owner = str(element.row[ROW_OWNER[element.table]])
+    return element.table, element.date, int(stable_hash(owner, length=8), 16) % files_per_partition
 
 
 def final_path(root: str, key) -> str:
@@ -112,8 +119,10 @@ def _create(path: str):
     return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+@beam.typehints.with_input_types(TableRow)
+@beam.typehints.with_output_types(tuple[FileKey, StagedFile])
 class StageRowsFn(beam.DoFn):
-    """(table, date, row) -> ((table, date, bucket), (staged path, rows)), rows staged in Parquet.
+    """TableRow -> (file key, (staged path, rows)), rows staged in Parquet.
 
     Holds at most `max_rows` rows: past that the largest buffers are written out (until half the
     cap is left), and everything is written at the end of the bundle.
@@ -131,7 +140,7 @@ class StageRowsFn(beam.DoFn):
 
     def process(self, element):
         key = file_key(element, self.files_per_partition)
-        self._buffers.setdefault(key, []).append(element[2])
+        self._buffers.setdefault(key, []).append(element.row)
         self._n += 1
         if self._n > self.max_rows:  # largest first, so a flush frees many rows in few files
             for largest in sorted(self._buffers, key=lambda k: len(self._buffers[k]), reverse=True):
@@ -159,8 +168,10 @@ class _OldFileError(Exception):
     """Reading the existing final file failed (unreadable, or from an incompatible version)."""
 
 
+@beam.typehints.with_input_types(tuple[FileKey, Iterable[StagedFile]])
+@beam.typehints.with_output_types(tuple[str, int])
 class CommitPartitionFn(beam.DoFn):
-    """((table, partition, bucket), staged files) -> the final Parquet file; yields (table, rows).
+    """(file key, staged files) -> the final Parquet file; yields (table, rows written).
 
     The existing final file's rows are kept unless their owner (doc_id; error_id for errors) is in
     the staged files; then the staged rows are appended. Streams batch by batch.
@@ -282,8 +293,10 @@ def remove_staging(_, staging: str) -> None:
                 pass
 
 
-class WriteTables(beam.PTransform):
-    """(table, date, row) tuples -> OUTPUT/<table>/published_date=<date>/part-<bucket>.parquet.
+@beam.typehints.with_input_types(TableRow)
+@beam.typehints.with_output_types(tuple[str, int])
+class WriteTables(beam.PTransform[PCollection[TableRow], PCollection[tuple[str, int]]]):
+    """TableRows -> OUTPUT/<table>/published_date=<date>/part-<bucket>.parquet.
 
     Outputs (table, rows written) per final file. `stage_rows` caps the rows a worker holds in
     memory; `row_group_rows` sets the row-group size of the final files.
@@ -297,7 +310,7 @@ class WriteTables(beam.PTransform):
         self.stage_rows = stage_rows
         self.row_group_rows = row_group_rows
 
-    def expand(self, rows):
+    def expand(self, rows) -> PCollection[tuple[str, int]]:
         staging = FileSystems.join(self.root, STAGING, uuid.uuid4().hex)
         written = (rows
                    | "StageRows" >> beam.ParDo(
