@@ -202,5 +202,5 @@ def test_swap_augmentation_maps_the_directions():
     task = get_task("stance")
     x = [PairExample("a b", 0, 1, 2, 3)] * 5
     xs, ys = swap_augmented(task, x, [0, 1, 2, 3, 4])
-    assert ys == [0, 1, 2, 3, 4, 2, 1, 4, 3]
+    assert ys == [0, 1, 2, 3, 4, 0, 2, 1, 4, 3]
     assert xs[5] == PairExample("a b", 2, 3, 0, 1)
