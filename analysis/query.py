@@ -53,6 +53,14 @@ _ACTOR = Param("str", "actor id (exact) or part of the actor name (case-insensit
 _DATES = "($since IS NULL OR published_date >= $since) AND ($until IS NULL OR published_date <= $until)"
 _ACTOR_MATCH = "(actor_id = $actor OR actor_name ILIKE '%' || $actor || '%')"
 
+# actor_stance.source filters (transforms/stance.py says what each source is).
+STANCE_SOURCES = {
+    "all": "TRUE",
+    "speakers": "source <> 'article'",
+    "pair_model": "source = 'pair_model'",
+    "article": "source = 'article'",
+}
+
 # date_trunc returns TIMESTAMP in DuckDB 2.0; the cast keeps periods as plain dates.
 PERIODS = {
     "day": "published_date",
@@ -100,14 +108,17 @@ SELECT holder_id, min(holder_name) AS holder_name, target_id, min(target_name) A
        count(DISTINCT doc_id) AS n_docs, CAST(sum(n_statements) AS BIGINT) AS n_statements,
        avg(score) AS mean_score,
        count(*) FILTER (WHERE stance = 'favor') AS n_favor,
-       count(*) FILTER (WHERE stance = 'against') AS n_against
+       count(*) FILTER (WHERE stance = 'against') AS n_against,
+       count(DISTINCT doc_id) FILTER (WHERE source = 'pair_model') AS n_docs_pair_model
 FROM actor_stance
-WHERE {_DATES}
+WHERE {_DATES} AND {{source}}
 GROUP BY holder_id, target_id
 HAVING sum(n_statements) >= $min_statements
 ORDER BY n_statements DESC, holder_id, target_id
 LIMIT $limit
 """, {"since": _SINCE, "until": _UNTIL,
+      "source": Param("choice", "which rows: all, speakers (pair model and speaker sentiment), "
+                      "pair_model or article", "all", fragments=STANCE_SOURCES),
       "min_statements": Param("int", "least statements per pair", 1, minimum=0),
       "limit": Param("int", "most rows", 100, minimum=1)}),
     Preset("evidence", "the evidence sentences behind an actor's scores, strongest first", f"""

@@ -132,7 +132,8 @@ def collect_stance(tables: Tables) -> list[dict[str, Any]]:
                count(DISTINCT doc_id) AS n_docs, CAST(sum(n_statements) AS BIGINT) AS n_statements,
                avg(score) AS mean_score,
                count(*) FILTER (WHERE stance = 'favor') AS n_favor,
-               count(*) FILTER (WHERE stance = 'against') AS n_against
+               count(*) FILTER (WHERE stance = 'against') AS n_against,
+               count(DISTINCT doc_id) FILTER (WHERE source = 'pair_model') AS n_docs_pair_model
         FROM actor_stance GROUP BY holder_id, target_id""")
 
 
@@ -326,7 +327,8 @@ def _cell_svg(row: dict, x: float, y: float, size: tuple[int, int]) -> str:
     w, h = size
     tip = (f"{row['holder_name']} \u2192 {row['target_name']}: mean {fmt_score(row['mean_score'])} "
            f"over {plural(row['n_statements'], 'statement')} in {plural(row['n_docs'], 'document')} "
-           f"({row['n_favor']} favor, {row['n_against']} against)")
+           f"({row['n_favor']} favor, {row['n_against']} against; the stance model read "
+           f"{plural(row.get('n_docs_pair_model') or 0, 'document')} naming both)")
     ink = "#ffffff" if abs(row["mean_score"]) > 0.6 else "#222222"
     return (f'<g class="cell" data-holder-id="{esc(row["holder_id"])}" '
             f'data-target-id="{esc(row["target_id"])}" data-score="{row["mean_score"]:.3f}">'

@@ -12,9 +12,10 @@ from stancebeam.classifier.artifacts import read_manifest
 from stancebeam.pipeline.options import StancebeamOptions
 from stancebeam.transforms.actors import ExtractActors
 from stancebeam.transforms.aggregate import AggregateDocuments, RunInfo
-from stancebeam.transforms.classify import ClassifyDocuments
+from stancebeam.transforms.classify import ClassifyDocuments, ClassifyPairs
 from stancebeam.transforms.elements import (AnalysedDocument, ClassifiedDocument, Document, ErrorRecord, FileRange,
                                              RawRecord, TableRow, WithErrors)
+from stancebeam.transforms.pairs import SelectPairs
 from stancebeam.transforms.parse import DropDuplicates, FindDuplicates, ParseDocuments
 from stancebeam.transforms.read import ListFileRanges, ReadRanges, spread
 from stancebeam.transforms.write import ErrorRowFn, WriteTables
@@ -26,6 +27,7 @@ class JobSettings:
 
     run: RunInfo
     model_dir: str
+    stance_model_dir: str
     backend: str
     threads: int | None
     max_batch_size: int
@@ -35,6 +37,9 @@ class JobSettings:
     nlp_batch_size: int
     nlp_batch_chars: int
     files_per_partition: int
+    max_pairs_per_sentence: int
+    max_pairs_per_document: int
+    stance_cues: bool
 
 
 def make_run_id() -> str:
@@ -44,15 +49,31 @@ def make_run_id() -> str:
 def job_settings(config: dict, opts: StancebeamOptions) -> JobSettings:
     model_dir = opts.model_dir or config["model"]["dir"]
     backend = opts.backend or config["model"]["backend"]
-    manifest = read_manifest(model_dir)  # fail at launch, not on a worker, if the model is missing
-    model_id = manifest.get("model_id", "unknown") + ("" if backend == "torch" else f"+{backend}")
+    stance_model_dir = opts.stance_model_dir or config["model"]["stance_dir"]
+    suffix = "" if backend == "torch" else f"+{backend}"
+    # Fail at launch, not on a worker, if a model is missing or of the wrong task.
+    model_id = checked_model_id(model_dir, "sentiment") + suffix
+    stance_model_id = checked_model_id(stance_model_dir, "stance") + suffix
+    stance = config["stance"]
     return JobSettings(
-        run=RunInfo(opts.run_id or make_run_id(), model_id), model_dir=model_dir, backend=backend,
+        run=RunInfo(opts.run_id or make_run_id(), model_id, stance_model_id), model_dir=model_dir,
+        stance_model_dir=stance_model_dir, backend=backend,
         threads=config["model"].get("threads"), max_batch_size=int(config["model"]["max_batch_size"]),
         spacy_model=config["nlp"]["spacy_model"], gazetteer=config["nlp"]["gazetteer"],
         max_doc_chars=int(config["nlp"]["max_doc_chars"]), nlp_batch_size=int(config["nlp"]["batch_size"]),
         nlp_batch_chars=int(config["nlp"]["batch_chars"]),
-        files_per_partition=int(config["output"]["files_per_partition"]))
+        files_per_partition=int(config["output"]["files_per_partition"]),
+        max_pairs_per_sentence=int(stance["max_pairs_per_sentence"]),
+        max_pairs_per_document=int(stance["max_pairs_per_document"]),
+        stance_cues=bool(stance["cues"]))
+
+
+def checked_model_id(model_dir: str, task: str) -> str:
+    manifest = read_manifest(model_dir)
+    if manifest.get("task", "sentiment") != task:
+        raise ValueError(f"{model_dir} is a {manifest.get('task', 'sentiment')} model; "
+                         f"a {task} model is needed there")
+    return manifest.get("model_id", "unknown")
 
 
 def new_pipeline(options: PipelineOptions, pipeline_class=beam.Pipeline) -> beam.Pipeline:
@@ -80,11 +101,16 @@ class AnalyseDocuments(beam.PTransform[PCollection[Document], WithErrors[TableRo
         s = self.s
         analysed: WithErrors[AnalysedDocument] = documents | "ExtractActors" >> ExtractActors(
             s.spacy_model, s.gazetteer, s.max_doc_chars, s.nlp_batch_size, s.nlp_batch_chars)
-        classified: WithErrors[ClassifiedDocument] = analysed.main | "ClassifyDocuments" >> ClassifyDocuments(
+        paired: WithErrors[AnalysedDocument] = analysed.main | "SelectPairs" >> SelectPairs(
+            s.max_pairs_per_sentence, s.max_pairs_per_document)
+        classified: WithErrors[ClassifiedDocument] = paired.main | "ClassifyDocuments" >> ClassifyDocuments(
             s.model_dir, s.backend, s.threads, s.max_batch_size)
-        rows: PCollection[TableRow] = classified.main | "Aggregate" >> AggregateDocuments(s.run)
+        stances: WithErrors[ClassifiedDocument] = classified.main | "ClassifyPairs" >> ClassifyPairs(
+            s.stance_model_dir, s.backend, s.threads, s.max_batch_size)
+        rows: PCollection[TableRow] = stances.main | "Aggregate" >> AggregateDocuments(s.run, s.stance_cues)
         errors: PCollection[ErrorRecord] = (
-            (analysed.errors, classified.errors) | "FlattenAnalysisErrors" >> beam.Flatten())
+            (analysed.errors, paired.errors, classified.errors, stances.errors)
+            | "FlattenAnalysisErrors" >> beam.Flatten())
         return WithErrors(rows, errors)
 
 

@@ -23,6 +23,8 @@ class StancebeamOptions(PipelineOptions):
                             help="identifier stamped on every row (default: time-based)")
         parser.add_argument("--model-dir", "--model_dir", dest="model_dir", default=None,
                             help="model directory, overrides model.dir of the config")
+        parser.add_argument("--stance-model-dir", "--stance_model_dir", dest="stance_model_dir",
+                            default=None, help="stance model directory, overrides model.stance_dir")
         parser.add_argument("--backend", choices=("torch", "onnx-int8"), default=None,
                             help="inference backend, overrides model.backend of the config")
 

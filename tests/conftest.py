@@ -40,8 +40,9 @@ def tiny_stance_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_config(tmp_path_factory, tiny_model_dir) -> Path:
-    """A config file that points the pipeline at the tiny model."""
+def tiny_config(tmp_path_factory, tiny_model_dir, tiny_stance_model_dir) -> Path:
+    """A config file that points the pipeline at the tiny models."""
     path = tmp_path_factory.mktemp("config") / "config.yaml"
-    path.write_text(f"model:\n  dir: {tiny_model_dir}\n  max_batch_size: 64\n")
+    path.write_text(f"model:\n  dir: {tiny_model_dir}\n  stance_dir: {tiny_stance_model_dir}\n"
+                    "  max_batch_size: 64\n")
     return path

@@ -4,7 +4,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from stancebeam.transforms.aggregate import AggregateDocuments, RunInfo, actor_sentiment_rows, stance_rows
-from stancebeam.transforms.elements import AnalysedDocument, ClassifiedDocument, Document, Mention, MentionSentiment
+from stancebeam.transforms.elements import (AnalysedDocument, ClassifiedDocument, Document, Mention, MentionPair,
+                                             MentionSentiment, PairStance)
 from stancebeam.transforms.gazetteer import Actor
 
 RUN = RunInfo("run-1", "model-1")
@@ -41,13 +42,37 @@ def test_actor_sentiment_means_label_and_evidence():
 
 
 def test_stance_uses_only_the_holders_statements_and_skips_self():
-    rows = {(r["holder_id"], r["target_id"]): r for r in stance_rows(ANALYSED, CLASSIFIED, RUN)}
+    document = ClassifiedDocument(ANALYSED, tuple(CLASSIFIED))
+    rows = {(r["holder_id"], r["target_id"]): r for r in stance_rows(document, CLASSIFIED, RUN)}
     assert rows[(KIM.actor_id, CHINA.actor_id)]["stance"] == "favor"
     assert rows[(KIM.actor_id, CHINA.actor_id)]["n_statements"] == 2
     assert rows[(KIM.actor_id, USA.actor_id)]["stance"] == "against"
     assert rows[("article", CHINA.actor_id)]["stance"] == "against"
     assert rows[("article", CHINA.actor_id)]["holder_name"] == "(the article)"
     assert (KIM.actor_id, KIM.actor_id) not in rows
+    # No pair was classified: the speaker's rows come from the target's sentiment.
+    assert {r["source"] for r in rows.values()} == {"speaker_sentiment", "article"}
+
+
+def test_the_pair_model_answers_both_directions_and_replaces_the_fallback():
+    kim, china = CLASSIFIED[0].mention, CLASSIFIED[1].mention
+    # e1 (Kim) favors e2 (China) 0.7; e2 against e1 0.2.
+    stance = PairStance(MentionPair(kim, china), (0.05, 0.7, 0.0, 0.05, 0.2), "stance-1")
+    analysed = AnalysedDocument(DOC, 100, 4, 3, (), ANALYSED.actors, (MentionPair(kim, china),))
+    document = ClassifiedDocument(analysed, tuple(CLASSIFIED), (stance,))
+    run = RunInfo("run-1", "model-1", "stance-1")
+    rows = {(r["holder_id"], r["target_id"]): r for r in stance_rows(document, CLASSIFIED, run)}
+    kim_china = rows[(KIM.actor_id, CHINA.actor_id)]
+    assert kim_china["source"] == "pair_model" and kim_china["model_id"] == "stance-1"
+    # Sentence 0 from the pair model (favor 0.7), sentence 1 from sentiment (favor 0.6).
+    assert kim_china["n_statements"] == 2 and abs(kim_china["p_positive"] - 0.65) < 1e-6
+    china_kim = rows[(CHINA.actor_id, KIM.actor_id)]
+    assert china_kim["source"] == "pair_model" and abs(china_kim["p_negative"] - 0.2) < 1e-6
+    assert china_kim["stance"] == "neutral"
+    top = kim_china["evidence"][0]
+    assert (top["holder_start"], top["holder_end"]) == (kim.start, kim.end)
+    assert (top["start"], top["end"], top["source"]) == (china.start, china.end, "pair_model")
+    assert rows[(KIM.actor_id, USA.actor_id)]["source"] == "speaker_sentiment"
 
 
 def test_aggregate_transform_emits_every_table_and_documents_without_mentions():
@@ -72,7 +97,8 @@ def test_cues_override_the_classifier():
 
     victim = with_cue(mention(5, CHINA, 4, KIM.actor_id, (0.8, 0.1, 0.1)), "protected")
     criticised = with_cue(mention(6, USA, 5, KIM.actor_id, (0.2, 0.7, 0.1)), "criticised")
-    stance = {r["target_id"]: r for r in stance_rows(ANALYSED, [victim, criticised], RUN)}
+    document = ClassifiedDocument(ANALYSED, (victim, criticised))
+    stance = {r["target_id"]: r for r in stance_rows(document, [victim, criticised], RUN)}
     assert stance[CHINA.actor_id]["stance"] == "favor" and abs(stance[CHINA.actor_id]["score"] - 0.7) < 1e-6
     assert stance[USA.actor_id]["stance"] == "against" and stance[USA.actor_id]["score"] == -1.0
     sentiment = {r["actor_id"]: r for r in actor_sentiment_rows("d1", [victim, criticised], RUN)}

@@ -54,6 +54,7 @@ class FailsOn:
     def __init__(self, model, word="outage"):
         self.model = model
         self.model_id = model.model_id
+        self.labels = model.labels
         self.word = word
 
     def predict_proba(self, examples):
@@ -108,3 +109,25 @@ def test_batches_are_weighted_by_mentions():
     kwargs = handler.batch_elements_kwargs()
     assert kwargs["element_size_fn"](DOCS[2]) == 3 and kwargs["element_size_fn"](DOCS[1]) == 1
     assert (kwargs["min_batch_size"], kwargs["max_batch_size"]) == (128, 256)
+
+
+def test_the_stance_handler_answers_every_pair_of_a_document(tiny_stance_model_dir, tiny_model_dir):
+    import dataclasses
+
+    from stancebeam.transforms.classify import PairStanceModelHandler
+    from stancebeam.transforms.elements import MentionPair
+
+    sentence = "China praised the US."
+    china = Mention("p", 0, CHINA, "China", 0, 5, "GPE", 0, sentence, 0, "article")
+    usa = Mention("p", 1, USA, "US", 18, 20, "GPE", 0, sentence, 0, "article")
+    base = AnalysedDocument(Document("p", "p.txt", "", sentence, None), 21, 1, 0, (china, usa), {})
+    documents = [ClassifiedDocument(dataclasses.replace(base, pairs=(MentionPair(china, usa),)), ()),
+                 ClassifiedDocument(base, ())]
+    handler = PairStanceModelHandler(str(tiny_stance_model_dir))
+    results = list(handler.run_inference(documents, handler.load_model()))
+    assert [len(r.stances) for r in results] == [1, 0]
+    assert len(results[0].stances[0].probs) == 5 and abs(sum(results[0].stances[0].probs) - 1) < 1e-5
+    assert results[0].stances[0].model_id == "tiny-stance-test"
+    # A sentiment model in the stance step is refused when it loads.
+    with pytest.raises(ValueError, match="is a sentiment model, not a stance model"):
+        PairStanceModelHandler(str(tiny_model_dir)).load_model()

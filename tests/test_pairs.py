@@ -61,3 +61,53 @@ def test_a_quotation_over_several_sentences_takes_its_speaker():
 def test_straight_quotes_and_unquoted_text_are_left_alone():
     texts = ['"It is over," Wang said.', "Markets fell.", '"We disagree."']
     assert continue_quotes(texts, ["wang", ARTICLE, ARTICLE]) == ["wang", ARTICLE, ARTICLE]
+
+
+def analysed_with(sentences: list[list[str]], holder="article"):
+    """An AnalysedDocument whose k-th sentence mentions the given actor names, in order."""
+    from stancebeam.transforms.elements import AnalysedDocument, Document, Mention
+    from stancebeam.transforms.gazetteer import Actor
+
+    mentions, offset = [], 0
+    for k, names in enumerate(sentences):
+        sentence = " and ".join(names) + " met."
+        pos = 0
+        for name in names:
+            start = sentence.index(name, pos)
+            pos = start + len(name)
+            mentions.append(Mention("d", len(mentions), Actor(f"x:{name}", name, "person"), name,
+                                    offset + start, offset + pos, "PERSON", k, sentence, offset, holder))
+        offset += len(sentence) + 1
+    return AnalysedDocument(Document("d", "d.txt", "", "", None), offset, len(sentences), 0,
+                            tuple(mentions), {})
+
+
+def test_caps_bound_the_pairs_of_a_crowded_sentence_and_a_long_document():
+    import time
+
+    from stancebeam.transforms.pairs import document_pairs
+
+    crowded = analysed_with([[f"A{i:02d}" for i in range(30)]])
+    pairs, dropped = document_pairs(crowded, max_per_sentence=6, max_per_document=2000)
+    assert len(pairs) == 6 and dropped == 435 - 6
+    started = time.time()
+    long = analysed_with([["Ann", "Bob", "Cy"]] * 2000)
+    pairs, dropped = document_pairs(long, max_per_sentence=6, max_per_document=2000)
+    assert len(pairs) == 2000 and dropped == 3 * 2000 - 2000
+    assert pairs[0].first.sentence_index == 0 and pairs[-1].first.sentence_index == 666
+    assert time.time() - started < 30  # no quadratic blow-up over the document
+
+
+def test_select_pairs_warns_for_a_capped_document():
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from stancebeam.transforms.pairs import SelectPairs
+
+    documents = [analysed_with([[f"A{i:02d}" for i in range(30)]]), analysed_with([["Ann", "Bob"]])]
+    with TestPipeline() as p:
+        out = p | beam.Create(documents) | SelectPairs(max_per_sentence=6, max_per_document=100)
+        assert_that(out.main | beam.Map(lambda a: len(a.pairs)), equal_to([6, 1]), label="pairs")
+        assert_that(out.errors | beam.Map(lambda e: (e.stage, e.severity, e.reason.split(" ")[0])),
+                    equal_to([("stance", "warning", "429")]), label="warnings")

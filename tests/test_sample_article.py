@@ -21,9 +21,22 @@ def stance(out, holder, target):
     return rows[0]
 
 
-def test_kim_favours_china_and_is_against_the_united_states(output):
-    assert stance(output, "person:kim_jong_un", "country:CHN")[0] == "favor"
-    assert stance(output, "person:kim_jong_un", "country:USA")[0] == "against"
+@pytest.mark.parametrize("holder,target,expected", [
+    ("person:kim_jong_un", "country:CHN", "favor"),
+    ("person:kim_jong_un", "country:USA", "against"),
+    ("person:kim_jong_un", "party:ccp", "favor"),
+    ("person:wang_wenbin", "country:PRK", "favor"),
+])
+def test_the_speakers_stances_of_the_reference_article(output, holder, target, expected):
+    assert stance(output, holder, target)[0] == expected
+
+
+def test_every_stance_row_says_where_it_comes_from(output):
+    sources = dict(duckdb.connect().execute(
+        f"select source, count(*) from read_parquet('{output}/actor_stance/**/*.parquet') "
+        "group by source").fetchall())
+    assert set(sources) <= {"pair_model", "speaker_sentiment", "article"}
+    assert sources.get("pair_model") and sources.get("article")
 
 
 def test_china_sentiment_is_positive_with_evidence(output):

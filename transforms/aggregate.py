@@ -13,8 +13,9 @@ from stancebeam.classifier.model import LABELS
 from stancebeam.transforms.elements import AnalysedDocument, ClassifiedDocument, MentionSentiment, TableRow
 from stancebeam.transforms.gazetteer import Actor
 from stancebeam.transforms.speakers import ARTICLE
+from stancebeam.transforms.stance import (PAIR_MODEL, grouped, pair_statements, sentiment_statements,
+                                          summarise)
 
-STANCE_OF = {"negative": "against", "neutral": "neutral", "positive": "favor"}
 ARTICLE_ACTOR = Actor(ARTICLE, "(the article)", "article")
 TOP_EVIDENCE = 3
 
@@ -22,7 +23,8 @@ TOP_EVIDENCE = 3
 @dataclasses.dataclass(frozen=True)
 class RunInfo:
     run_id: str
-    model_id: str
+    model_id: str  # the target sentiment model's
+    stance_model_id: str = ""  # the directed stance model's (actor_stance rows it answered)
 
 
 def label_of(probs) -> str:
@@ -80,32 +82,29 @@ def actor_sentiment_rows(doc_id: str, classified: list[MentionSentiment], run: R
                "evidence_sentence": top[0]["sentence"], "evidence": top}
 
 
-def stance_rows(analysed: AnalysedDocument, classified: list[MentionSentiment], run: RunInfo) -> Iterable[dict]:
-    """Holder -> target stance from the holder's statements that mention the target.
+def stance_rows(document: ClassifiedDocument, classified: list[MentionSentiment], run: RunInfo,
+                use_cues: bool = False) -> Iterable[dict]:
+    """Holder -> target rows from the document's statements (transforms/stance.py).
 
-    A statement is a sentence whose speaker is the holder (or the article itself when no speaker
-    is named); the target's classified mentions in those sentences give the stance: favor when
-    the mean probabilities lean positive, against when negative. A holder's mentions of itself
-    are not stance.
+    The pair model's answers come first; a (sentence, holder, target) it did not answer falls
+    back to the target's sentiment in the holder's sentence (an unnamed speaker, a capped pair,
+    or the article).
     """
-    groups = defaultdict(list)
-    for c in classified:
-        holder = c.mention.holder_id
-        if holder != c.mention.actor.actor_id:
-            groups[(holder, c.mention.actor.actor_id)].append(c)
+    analysed = document.analysed
+    statements = [s for p in document.stances
+                  for s in pair_statements(p.pair.first, p.pair.second, p.probs, use_cues)]
+    covered = {(s.target.sentence_index, s.holder_id, s.target.actor.actor_id) for s in statements}
+    statements += sentiment_statements(classified, covered)
+    groups = grouped(statements)
     for holder_id, target_id in sorted(groups):
         group = groups[(holder_id, target_id)]
         holder = ARTICLE_ACTOR if holder_id == ARTICLE else analysed.actors.get(
             holder_id, Actor(holder_id, holder_id, "unknown"))
-        target = group[0].mention.actor
-        probs = mean_probs(group)
-        top = evidence(group)
-        yield {"run_id": run.run_id, "model_id": run.model_id, "doc_id": analysed.document.doc_id,
-               **_actor_columns(holder, "holder"), **_actor_columns(target, "target"),
-               "n_statements": len({c.mention.sentence_index for c in group}),
-               "p_negative": probs[0], "p_neutral": probs[1], "p_positive": probs[2],
-               "score": float(probs[2] - probs[0]), "stance": STANCE_OF[label_of(probs)],
-               "evidence_sentence": top[0]["sentence"], "evidence": top}
+        target = group[0].target.actor
+        columns = summarise(group)
+        model_id = run.stance_model_id if columns["source"] == PAIR_MODEL else run.model_id
+        yield {"run_id": run.run_id, "model_id": model_id, "doc_id": analysed.document.doc_id,
+               **_actor_columns(holder, "holder"), **_actor_columns(target, "target"), **columns}
 
 
 def document_row(analysed: AnalysedDocument, classified: list[MentionSentiment], run: RunInfo) -> dict:
@@ -130,8 +129,9 @@ def tone_label(tone: float, band: float = 0.1) -> str:
 class AggregateDocumentFn(beam.DoFn):
     """ClassifiedDocument -> its rows of documents, mentions, actor_sentiment and actor_stance."""
 
-    def __init__(self, run: RunInfo):
+    def __init__(self, run: RunInfo, use_cues: bool = False):
         self.run = run
+        self.use_cues = use_cues
         self.actors = beam.metrics.Metrics.counter("stancebeam", "actor_rows")
         self.documents = beam.metrics.Metrics.counter("stancebeam", "documents_written")
 
@@ -146,7 +146,7 @@ class AggregateDocumentFn(beam.DoFn):
         for row in actor_sentiment_rows(d.doc_id, classified, self.run):
             self.actors.inc()
             yield TableRow("actor_sentiment", d.date, row)
-        for row in stance_rows(analysed, classified, self.run):
+        for row in stance_rows(document, classified, self.run, self.use_cues):
             yield TableRow("actor_stance", d.date, row)
 
 
@@ -155,9 +155,10 @@ class AggregateDocumentFn(beam.DoFn):
 class AggregateDocuments(beam.PTransform[PCollection[ClassifiedDocument], PCollection[TableRow]]):
     """ClassifiedDocuments -> rows for every table but errors (aggregation has no failures)."""
 
-    def __init__(self, run: RunInfo):
+    def __init__(self, run: RunInfo, use_cues: bool = False):
         super().__init__()
         self.run = run
+        self.use_cues = use_cues
 
     def expand(self, classified) -> PCollection[TableRow]:
-        return classified | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run))
+        return classified | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run, self.use_cues))

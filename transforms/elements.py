@@ -3,7 +3,9 @@
 Read from the input to the tables, a document becomes, in turn:
 
     FileRange -> RawRecord -> Document -> AnalysedDocument (with its Mentions)
-      -> ClassifiedDocument (with a MentionSentiment per mention) -> TableRow
+      -> AnalysedDocument with the MentionPairs the stance model will read (SelectPairs)
+      -> ClassifiedDocument (with a MentionSentiment per mention; ClassifyDocuments)
+      -> ClassifiedDocument with a PairStance per pair (ClassifyPairs) -> TableRow
 
 and anything that goes wrong becomes an ErrorRecord on an `errors` output. A composite with
 failures returns `WithErrors(main, errors)`; its DoFns declare `errors` with `outputs(...)`.
@@ -105,6 +107,14 @@ class Mention:
 
 
 @dataclasses.dataclass(frozen=True)
+class MentionPair:
+    """Two mentions of different actors in one sentence, as the stance model reads them."""
+
+    first: Mention  # e1: the earlier in the sentence
+    second: Mention  # e2
+
+
+@dataclasses.dataclass(frozen=True)
 class AnalysedDocument:
     """A document after spaCy and the gazetteer: the input of the models."""
 
@@ -114,6 +124,7 @@ class AnalysedDocument:
     n_statements: int
     mentions: tuple[Mention, ...]
     actors: dict  # actor_id -> Actor, for every actor and holder in the document
+    pairs: tuple[MentionPair, ...] = ()  # what the stance model classifies (SelectPairs fills it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +171,16 @@ class ClassifiedDocument:
 
     analysed: AnalysedDocument
     sentiments: tuple[MentionSentiment, ...]  # one per mention, in mention order
+    stances: tuple["PairStance", ...] = ()  # one per analysed.pairs (ClassifyPairs fills it)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairStance:
+    """The directed stance model's answer for one pair: 5 probabilities (classifier.tasks)."""
+
+    pair: MentionPair
+    probs: tuple[float, float, float, float, float]  # none, e1>e2 favor, e2>e1 favor, e1>e2 against, e2>e1 against
+    model_id: str
 
 
 @dataclasses.dataclass(frozen=True)

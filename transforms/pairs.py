@@ -8,18 +8,28 @@ sentence is classified once, with e1 the one that comes first (as in the trainin
 The pair rule, in order:
 1. Per pair of actors, the two mentions nearest each other stand for it (the same actor named
    twice in a sentence gives no second pair).
-2. At most `cap` pairs per sentence. The pairs that involve the sentence's speaker come first,
+2. At most `max_per_sentence` pairs per sentence. The pairs that involve the sentence's speaker come first,
    then the pairs whose mentions are closest, then the earliest: a sentence listing 30 actors
    keeps the speaker's relations and the tightly linked pairs, and drops the long range ones,
    which the model rarely calls anything but none.
+3. At most `max_per_document` pairs per document, in sentence order: a 2,000-sentence document
+   keeps the pairs of its first sentences.
+A document that loses pairs to either cap is kept whole (its sentiment and article stance are
+unaffected) and gets a `warning` row in `errors` saying how many pairs were dropped.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections import defaultdict
 from typing import Sequence
 
+import apache_beam as beam
+from apache_beam.pvalue import PCollection
+
 from stancebeam.classifier.encoding import PairExample
+from stancebeam.transforms.elements import (ERRORS, MAIN, AnalysedDocument, ErrorRecord, MentionPair,
+                                             WithErrors, excerpt, outputs, with_errors)
 
 # Index into the stance model's output: (favor, against) for each direction.
 FORWARD = (1, 3)  # e1 -> e2
@@ -86,3 +96,61 @@ def directed(probs: Sequence[float]) -> tuple[tuple[float, float, float], tuple[
         favor, against = float(probs[favor_i]), float(probs[against_i])
         out.append((against, max(0.0, 1.0 - favor - against), favor))
     return out[0], out[1]
+
+
+def document_pairs(analysed: AnalysedDocument, max_per_sentence: int,
+                   max_per_document: int) -> tuple[tuple[MentionPair, ...], int]:
+    """The document's pairs under both caps, in sentence order, and how many were dropped."""
+    by_sentence = defaultdict(list)
+    for m in analysed.mentions:
+        by_sentence[m.sentence_index].append(m)
+    pairs, dropped = [], 0
+    for k in sorted(by_sentence):
+        mentions = by_sentence[k]
+        if len({m.actor.actor_id for m in mentions}) < 2:
+            continue
+        spans = [MentionSpan(m.actor.actor_id, m.start, m.end) for m in mentions]
+        kept, n_dropped = sentence_pairs(spans, mentions[0].holder_id, max_per_sentence)
+        dropped += n_dropped
+        for i, j in kept:
+            if len(pairs) < max_per_document:
+                pairs.append(MentionPair(mentions[i], mentions[j]))
+            else:
+                dropped += 1
+    return tuple(pairs), dropped
+
+
+@beam.typehints.with_input_types(AnalysedDocument)
+@outputs(AnalysedDocument)
+class SelectPairsFn(beam.DoFn):
+    """AnalysedDocument -> the same with its pairs; a capped document also -> a warning."""
+
+    def __init__(self, max_per_sentence: int, max_per_document: int):
+        self.max_per_sentence = max_per_sentence
+        self.max_per_document = max_per_document
+        self.pairs = beam.metrics.Metrics.counter("stancebeam", "stance_pairs")
+
+    def process(self, analysed: AnalysedDocument):
+        pairs, dropped = document_pairs(analysed, self.max_per_sentence, self.max_per_document)
+        self.pairs.inc(len(pairs))
+        if dropped:
+            d = analysed.document
+            yield beam.pvalue.TaggedOutput(ERRORS, ErrorRecord(
+                d.origin, "stance", f"{dropped} actor pairs not classified for stance (at most "
+                f"{self.max_per_sentence} per sentence, {self.max_per_document} per document)",
+                severity="warning", excerpt=excerpt(d.title or d.text), doc_id=d.doc_id, date=d.date))
+        yield dataclasses.replace(analysed, pairs=pairs)
+
+
+@beam.typehints.with_input_types(AnalysedDocument)
+class SelectPairs(beam.PTransform[PCollection[AnalysedDocument], WithErrors[AnalysedDocument]]):
+    """AnalysedDocuments -> the same with the pairs to classify, and warnings for capped ones."""
+
+    def __init__(self, max_per_sentence: int, max_per_document: int):
+        super().__init__()
+        self.max_per_sentence = max_per_sentence
+        self.max_per_document = max_per_document
+
+    def expand(self, analysed) -> WithErrors[AnalysedDocument]:
+        return with_errors(analysed | "Pairs" >> beam.ParDo(
+            SelectPairsFn(self.max_per_sentence, self.max_per_document)).with_outputs(ERRORS, main=MAIN))

@@ -27,6 +27,20 @@ EVIDENCE = pa.struct([
     pa.field("score", pa.float32()),
 ])
 
+# actor_stance's evidence: the holder's mention too (null when the holder is not named in the
+# sentence: the article, or a speaker from an earlier sentence), and which kind of statement.
+STANCE_EVIDENCE = pa.struct([
+    pa.field("sentence", pa.string()),
+    pa.field("sentence_index", pa.int32()),
+    pa.field("start", pa.int32()),  # the target's mention, document character offsets
+    pa.field("end", pa.int32()),
+    pa.field("holder_start", pa.int32()),  # the holder's mention, when named in the sentence
+    pa.field("holder_end", pa.int32()),
+    pa.field("label", pa.string()),  # favor|against|neutral
+    pa.field("score", pa.float32()),
+    pa.field("source", pa.string()),
+])
+
 _RUN = [
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("model_id", pa.string(), nullable=False),
@@ -100,11 +114,15 @@ ACTOR_STANCE = pa.schema([
     pa.field("target_name", pa.string(), nullable=False),
     pa.field("target_type", pa.string(), nullable=False),
     pa.field("n_statements", pa.int32(), nullable=False),
-    *_PROBS,
+    *_PROBS,  # for stance: p_negative = against, p_positive = favor (means over statements)
     pa.field("score", pa.float32(), nullable=False),
     pa.field("stance", pa.string(), nullable=False),  # favor|against|neutral
+    # pair_model: the directed stance model read a sentence naming both; speaker_sentiment: the
+    # speaker is not named in the sentence, the target's sentiment stands for the stance;
+    # article: no speaker, how the article portrays the target (transforms/stance.py).
+    pa.field("source", pa.string(), nullable=False),
     pa.field("evidence_sentence", pa.string(), nullable=False),
-    pa.field("evidence", pa.list_(EVIDENCE), nullable=False),
+    pa.field("evidence", pa.list_(STANCE_EVIDENCE), nullable=False),
 ])
 
 ERRORS = pa.schema([
