@@ -1,6 +1,8 @@
 """The machinery every benchmark shares: corpora, timing, the spaCy pass, monitored subprocesses, machine facts."""
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.metadata
 import itertools
 import json
@@ -119,6 +121,20 @@ def classification_inputs(analysed: list) -> list:
     return [example for a in analysed for _, example in to_examples(a)]
 
 
+def pair_inputs(analysed: list, config: dict) -> list:
+    """The PairExamples the stance step classifies, under the config's caps, in pipeline order."""
+    from stancebeam.transforms.classify import PairStanceModelHandler
+    from stancebeam.transforms.elements import ClassifiedDocument
+    from stancebeam.transforms.pairs import document_pairs
+
+    caps = config["stance"]
+    out = []
+    for a in analysed:
+        pairs, _ = document_pairs(a, int(caps["max_pairs_per_sentence"]), int(caps["max_pairs_per_document"]))
+        out += PairStanceModelHandler.examples(ClassifiedDocument(dataclasses.replace(a, pairs=pairs), ()))
+    return out
+
+
 class TreeMonitor(threading.Thread):
     """Polls a process and its descendants: peak and median summed RSS, CPU seconds over the tree.
 
@@ -226,6 +242,12 @@ def subprocess_env(cache: Path) -> dict:
 
 def one_thread_config(path: Path) -> Path:
     path.write_text("model:\n  threads: 1\n", encoding="utf-8")
+    return path
+
+
+def no_pairs_config(path: Path) -> Path:
+    """One thread, and no pairs for the stance model: the pipeline as it was before it."""
+    path.write_text("model:\n  threads: 1\nstance:\n  max_pairs_per_sentence: 0\n", encoding="utf-8")
     return path
 
 

@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import (BUSY_LOAD, DEFAULT_DEV, DEFAULT_NEWS, ROOT, build_corpus, classification_inputs,
-                                last_json_line, machine_info, measure_spacy, one_thread_config, one_thread_here,
+                                last_json_line, machine_info, measure_spacy, no_pairs_config, one_thread_config,
+                                one_thread_here, pair_inputs,
                                 quiet_libraries, read_corpus, run_monitored, source_documents, subprocess_env, timed,
                                 write_corpus)
 from stancebeam.transforms.elements import Document
@@ -45,6 +46,7 @@ class PipelineRun:
     label: str
     backend: str
     beam_args: tuple[str, ...]
+    no_pairs: bool = False  # stance.max_pairs_per_sentence 0: the stance model reads nothing
 
 
 PIPELINE_RUNS = {
@@ -52,6 +54,9 @@ PIPELINE_RUNS = {
     "torch-2proc": PipelineRun("pipeline torch fp32, 2 procs", "torch",
                                ("--direct_running_mode=multi_processing", "--direct_num_workers=2")),
     "int8-1proc": PipelineRun("pipeline onnx-int8, 1 proc", "onnx-int8", ("--direct_num_workers=1",)),
+    # The pipeline as it was before the stance model: no pairs are classified (cap 0).
+    "torch-1proc-nopairs": PipelineRun("pipeline torch fp32, 1 proc, no stance pairs", "torch",
+                                       ("--direct_num_workers=1",), no_pairs=True),
 }
 
 
@@ -77,10 +82,13 @@ def measure_classifier(examples: list, model_dir: str, backends=("torch", "onnx-
     return out
 
 
-def limit_summary(n_docs: int, spacy: dict, classifier: dict, backend: str) -> dict:
+def limit_summary(n_docs: int, spacy: dict, classifier: dict, backend: str,
+                  stance: dict | None = None) -> dict:
     """The limit of one backend: its seconds, rates and each part's share."""
     parts = {"spacy": spacy["analyse_s"], "tokenise": classifier["encode_s"],
              "forward": classifier[backend]["forward_s"]}
+    if stance is not None:
+        parts.update({"stance_tokenise": stance["encode_s"], "stance_forward": stance[backend]["forward_s"]})
     seconds = sum(parts.values())
     return {"seconds": seconds, "documents_per_s": n_docs / seconds,
             "mentions_per_s": classifier["mentions"] / seconds,
@@ -88,11 +96,21 @@ def limit_summary(n_docs: int, spacy: dict, classifier: dict, backend: str) -> d
 
 
 def measure_limit(documents: list[Document], model_dir: str, config: dict,
-                  backends=("torch", "onnx-int8")) -> dict:
+                  backends=("torch", "onnx-int8"), stance_model_dir: str | None = None) -> dict:
+    """spaCy, the sentiment model and (with `stance_model_dir`) the stance model, each alone.
+
+    `by_backend` is the limit of the whole pipeline; `by_backend_nopairs` that of the pipeline
+    without the stance step, the baseline of the `torch-1proc-nopairs` run.
+    """
     analysed, spacy = measure_spacy(documents, config)
     classifier = measure_classifier(classification_inputs(analysed), model_dir, backends)
-    return {"documents": len(documents), "spacy": spacy, "classifier": classifier,
-            "by_backend": {b: limit_summary(len(documents), spacy, classifier, b) for b in backends}}
+    out = {"documents": len(documents), "spacy": spacy, "classifier": classifier,
+           "by_backend_nopairs": {b: limit_summary(len(documents), spacy, classifier, b) for b in backends}}
+    if stance_model_dir:
+        out["stance"] = measure_classifier(pair_inputs(analysed, config), stance_model_dir, backends)
+    out["by_backend"] = {b: limit_summary(len(documents), spacy, classifier, b, out.get("stance"))
+                         for b in backends}
+    return out
 
 
 def measure_int8_export(model_dir: str) -> dict:
@@ -122,6 +140,8 @@ def run_pipeline(spec: PipelineRun, corpus: Path, model_dir: str, workdir: Path,
     cmd = [sys.executable, "-m", "stancebeam.pipeline.cli", "run", "--input", str(corpus), "--output", str(output),
            "--model-dir", model_dir, "--config", str(one_thread_config(workdir / "one-thread.yaml")),
            "--backend", spec.backend, "--run-id", "benchmark", *spec.beam_args]
+    if spec.no_pairs:
+        cmd[cmd.index("--config") + 1] = str(no_pairs_config(workdir / "no-pairs.yaml"))
     measured = run_monitored(cmd, env, timeout)
     summary = last_json_line(measured.pop("stdout")) if measured["returncode"] == 0 else None
     stderr = measured.pop("stderr")
@@ -192,9 +212,10 @@ def print_report(r: dict) -> None:
     if max(r["load_average"]["before"][0], r["load_average"]["after"][0]) > BUSY_LOAD:
         print(f"WARNING: load average {r['load_average']}: the machine was busy, timings are unreliable")
     print(f"{'':34} {'seconds':>8} {'docs/s':>8} {'mentions/s':>10} {'x limit':>8} {'peak RSS MB':>11}")
-    for backend, lim in limit["by_backend"].items():
-        print(f"{'limit ' + backend:34} {lim['seconds']:>8.1f} {lim['documents_per_s']:>8.2f} "
-              f"{lim['mentions_per_s']:>10.1f} {1.0:>8.2f} {'-':>11}")
+    for key, suffix in (("by_backend", ""), ("by_backend_nopairs", ", no pairs")):
+        for backend, lim in limit.get(key, {}).items():
+            print(f"{'limit ' + backend + suffix:34} {lim['seconds']:>8.1f} {lim['documents_per_s']:>8.2f} "
+                  f"{lim['mentions_per_s']:>10.1f} {1.0:>8.2f} {'-':>11}")
     for run in r["pipeline"].values():
         print(f"{run['label']:34} {run['wall_s']:>8.1f} {fmt(run.get('documents_per_s'), '.2f'):>8} "
               f"{fmt(run.get('mentions_per_s')):>10} {fmt(run.get('x_limit'), '.2f'):>8} "
@@ -208,6 +229,11 @@ def print_report(r: dict) -> None:
             dev = r.get("dev", {}).get(backend, {})
             print(f"classifier alone {backend:10} {clf[backend]['mentions_per_s']:>7.1f} mentions/s  "
                   f"dev-rw macro-F1 {fmt(dev.get('f1_macro'), '.4f')}")
+    stance = limit.get("stance")
+    for backend in ("torch", "onnx-int8"):
+        if stance and backend in stance:
+            print(f"stance model alone {backend:8} {stance[backend]['mentions_per_s']:>7.1f} pairs/s "
+                  f"({stance['mentions']} pairs)")
     if r.get("int8_export"):
         print(f"int8 export (one-off, not in any timing): {r['int8_export']['export_s']:.1f} s, "
               f"recipe {r['int8_export']['recipe']}")
@@ -238,7 +264,9 @@ def ratios(r: dict) -> dict:
     return {"2proc_over_1proc": ratio(docs_per_s("torch-2proc"), docs_per_s("torch-1proc")),
             "int8_over_fp32_pipeline": ratio(docs_per_s("int8-1proc"), docs_per_s("torch-1proc")),
             "int8_over_fp32_classifier": ratio(clf.get("onnx-int8", {}).get("mentions_per_s"),
-                                               clf.get("torch", {}).get("mentions_per_s"))}
+                                               clf.get("torch", {}).get("mentions_per_s")),
+            "with_pairs_over_no_pairs": ratio(docs_per_s("torch-1proc"), docs_per_s("torch-1proc-nopairs")),
+            "torch_1proc_x_limit": runs.get("torch-1proc", {}).get("x_limit")}
 
 
 def parse_args(argv):
@@ -291,7 +319,8 @@ def main(argv=None) -> int:
                             "characters": sum(len(d.text) for d in documents)}
         report["int8_export"] = measure_int8_export(model_dir)
         with one_thread_here():
-            report["limit"] = measure_limit(documents, model_dir, config)
+            report["limit"] = measure_limit(documents, model_dir, config,
+                                            stance_model_dir=config["model"]["stance_dir"])
             if args.dev:
                 report["dev"] = measure_dev(model_dir, args.dev)
         env = subprocess_env(workdir / "cache")
@@ -299,7 +328,8 @@ def main(argv=None) -> int:
         for name in args.runs:
             spec = PIPELINE_RUNS[name]
             run = run_pipeline(spec, corpus, model_dir, workdir, env, timeout_for(args.docs))
-            run.update(rates(run, report["limit"]["by_backend"][spec.backend]))
+            limits = report["limit"]["by_backend_nopairs" if spec.no_pairs else "by_backend"]
+            run.update(rates(run, limits[spec.backend]))
             report["pipeline"][name] = run
         if args.startup:
             report["startup"] = startup_cost(sources, model_dir, workdir, env, timeout_for(1))

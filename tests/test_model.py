@@ -180,7 +180,7 @@ def test_stance_train_and_evaluate_end_to_end(tiny_stance_model_dir, tmp_path, c
     code = cli_main(["train", "--task", "stance", "--train", str(train), "--dev", str(dev),
                      "--out", str(out), "--base-path", str(tiny_stance_model_dir / "encoder"),
                      "--epochs", "1", "--batch-size", "8", "--threads", "1", "--max-length", "32",
-                     "--swap-augment", "--class-weights", "sqrt", "--select", "last"])
+                     "--swap-augment", "all", "--class-weights", "sqrt", "--select", "last"])
     assert code == 0
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["task"] == "stance" and len(manifest["labels"]) == 5
@@ -201,6 +201,7 @@ def test_swap_augmentation_maps_the_directions():
 
     task = get_task("stance")
     x = [PairExample("a b", 0, 1, 2, 3)] * 5
-    xs, ys = swap_augmented(task, x, [0, 1, 2, 3, 4])
+    xs, ys = swap_augmented(task, x, [0, 1, 2, 3, 4], "all")
     assert ys == [0, 1, 2, 3, 4, 0, 2, 1, 4, 3]
     assert xs[5] == PairExample("a b", 2, 3, 0, 1)
+    assert swap_augmented(task, x, [0, 1, 2, 3, 4], "directed")[1] == [0, 1, 2, 3, 4, 2, 1, 4, 3]

@@ -83,7 +83,7 @@ def actor_sentiment_rows(doc_id: str, classified: list[MentionSentiment], run: R
 
 
 def stance_rows(document: ClassifiedDocument, classified: list[MentionSentiment], run: RunInfo,
-                use_cues: bool = False) -> Iterable[dict]:
+                cues: frozenset = frozenset()) -> Iterable[dict]:
     """Holder -> target rows from the document's statements (transforms/stance.py).
 
     The pair model's answers come first; a (sentence, holder, target) it did not answer falls
@@ -92,7 +92,7 @@ def stance_rows(document: ClassifiedDocument, classified: list[MentionSentiment]
     """
     analysed = document.analysed
     statements = [s for p in document.stances
-                  for s in pair_statements(p.pair.first, p.pair.second, p.probs, use_cues)]
+                  for s in pair_statements(p.pair.first, p.pair.second, p.probs, cues)]
     covered = {(s.target.sentence_index, s.holder_id, s.target.actor.actor_id) for s in statements}
     statements += sentiment_statements(classified, covered)
     groups = grouped(statements)
@@ -129,9 +129,9 @@ def tone_label(tone: float, band: float = 0.1) -> str:
 class AggregateDocumentFn(beam.DoFn):
     """ClassifiedDocument -> its rows of documents, mentions, actor_sentiment and actor_stance."""
 
-    def __init__(self, run: RunInfo, use_cues: bool = False):
+    def __init__(self, run: RunInfo, cues: frozenset = frozenset()):
         self.run = run
-        self.use_cues = use_cues
+        self.cues = frozenset(cues)
         self.actors = beam.metrics.Metrics.counter("stancebeam", "actor_rows")
         self.documents = beam.metrics.Metrics.counter("stancebeam", "documents_written")
 
@@ -146,7 +146,7 @@ class AggregateDocumentFn(beam.DoFn):
         for row in actor_sentiment_rows(d.doc_id, classified, self.run):
             self.actors.inc()
             yield TableRow("actor_sentiment", d.date, row)
-        for row in stance_rows(document, classified, self.run, self.use_cues):
+        for row in stance_rows(document, classified, self.run, self.cues):
             yield TableRow("actor_stance", d.date, row)
 
 
@@ -155,10 +155,10 @@ class AggregateDocumentFn(beam.DoFn):
 class AggregateDocuments(beam.PTransform[PCollection[ClassifiedDocument], PCollection[TableRow]]):
     """ClassifiedDocuments -> rows for every table but errors (aggregation has no failures)."""
 
-    def __init__(self, run: RunInfo, use_cues: bool = False):
+    def __init__(self, run: RunInfo, cues: frozenset = frozenset()):
         super().__init__()
         self.run = run
-        self.use_cues = use_cues
+        self.cues = frozenset(cues)
 
     def expand(self, classified) -> PCollection[TableRow]:
-        return classified | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run, self.use_cues))
+        return classified | "Rows" >> beam.ParDo(AggregateDocumentFn(self.run, self.cues))

@@ -15,7 +15,9 @@ The pair rule, in order:
 3. At most `max_per_document` pairs per document, in sentence order: a 2,000-sentence document
    keeps the pairs of its first sentences.
 A document that loses pairs to either cap is kept whole (its sentiment and article stance are
-unaffected) and gets a `warning` row in `errors` saying how many pairs were dropped.
+unaffected) and gets a `warning` row in `errors` saying how many pairs were dropped. A
+`max_per_sentence` of 0 turns the stance model off (no pairs, no warnings): every speaker's
+stance then comes from target sentiment, as before the model existed.
 """
 from __future__ import annotations
 
@@ -101,6 +103,8 @@ def directed(probs: Sequence[float]) -> tuple[tuple[float, float, float], tuple[
 def document_pairs(analysed: AnalysedDocument, max_per_sentence: int,
                    max_per_document: int) -> tuple[tuple[MentionPair, ...], int]:
     """The document's pairs under both caps, in sentence order, and how many were dropped."""
+    if max_per_sentence <= 0:
+        return (), 0
     by_sentence = defaultdict(list)
     for m in analysed.mentions:
         by_sentence[m.sentence_index].append(m)

@@ -24,9 +24,10 @@ from stancebeam.transforms.speakers import ARTICLE
 PAIR_MODEL, SPEAKER_SENTIMENT, ARTICLE_SOURCE = "pair_model", "speaker_sentiment", "article"
 STANCES = ("against", "neutral", "favor")
 TOP_EVIDENCE = 3
-# The sentence's own wording, when the holder is its speaker (speakers.evaluation_cues): on
-# valid, overriding the pair model with these did not help (benchmarks/stance_end_to_end.py).
-CUE_STANCE = {"criticised": (1.0, 0.0, 0.0), "praised": (0.0, 0.0, 1.0)}
+# The sentence's own wording about the target, when the holder is the sentence's speaker
+# (speakers.evaluation_cues): the object of a criticism, of praise, or the victim of a criticised
+# act ("denounced forces attempting to hold China back": the speaker defends China).
+CUE_STANCE = {"criticised": (1.0, 0.0, 0.0), "praised": (0.0, 0.0, 1.0), "protected": (0.0, 0.0, 1.0)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,12 +44,16 @@ class Statement:
         return self.probs[2] - self.probs[0]
 
 
-def pair_statements(first, second, probs: Sequence[float], use_cues: bool = False) -> list[Statement]:
-    """Both directed statements of one classified pair of mentions (first = e1, second = e2)."""
+def pair_statements(first, second, probs: Sequence[float], cues: frozenset = frozenset()) -> list[Statement]:
+    """Both directed statements of one classified pair of mentions (first = e1, second = e2).
+
+    `cues`: the evaluation cues (names in CUE_STANCE) that override the model's answer when the
+    holder is the sentence's speaker and the target carries the cue.
+    """
     forward, backward = directed(probs)
     out = []
     for holder, target, p in ((first, second, forward), (second, first, backward)):
-        if use_cues and target.cue in CUE_STANCE and target.holder_id == holder.actor.actor_id:
+        if target.cue in cues and target.holder_id == holder.actor.actor_id:
             p = CUE_STANCE[target.cue]
         out.append(Statement(holder.actor.actor_id, target, tuple(float(x) for x in p), PAIR_MODEL,
                              holder.start, holder.end))
