@@ -8,6 +8,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from stancebeam.classifier.artifacts import read_manifest
+from stancebeam.classifier.resources import normalise, read_bytes
 from stancebeam.pipeline.options import StancebeamOptions
 from stancebeam.transforms.actors import ExtractActors
 from stancebeam.transforms.aggregate import AggregateDocuments, RunInfo
@@ -19,7 +20,11 @@ from stancebeam.transforms.write import ErrorRowFn, WriteTables
 
 @dataclasses.dataclass(frozen=True)
 class JobSettings:
-    """Everything the transforms need, resolved from the config and the command line."""
+    """Everything the transforms need, resolved from the config and the command line.
+
+    It is pickled into the DoFns: `model_dir` and `gazetteer` are resource references
+    (`package:...`, a URI, or an absolute local path), which each worker resolves for itself.
+    """
 
     run: RunInfo
     model_dir: str
@@ -39,14 +44,18 @@ def make_run_id() -> str:
 
 
 def job_settings(config: dict, opts: StancebeamOptions) -> JobSettings:
-    model_dir = opts.model_dir or config["model"]["dir"]
+    model_dir = normalise(opts.model_dir or config["model"]["dir"])
+    gazetteer = normalise(config["nlp"]["gazetteer"])
     backend = opts.backend or config["model"]["backend"]
-    manifest = read_manifest(model_dir)  # fail at launch, not on a worker, if the model is missing
+    # Fail at launch, not on a worker, if the model or the gazetteer is missing. Only the
+    # launcher's copy is checked: workers resolve the same references in their own install.
+    manifest = read_manifest(model_dir)
+    read_bytes(gazetteer)
     model_id = manifest.get("model_id", "unknown") + ("" if backend == "torch" else f"+{backend}")
     return JobSettings(
         run=RunInfo(opts.run_id or make_run_id(), model_id), model_dir=model_dir, backend=backend,
         threads=config["model"].get("threads"), max_batch_size=int(config["model"]["max_batch_size"]),
-        spacy_model=config["nlp"]["spacy_model"], gazetteer=config["nlp"]["gazetteer"],
+        spacy_model=config["nlp"]["spacy_model"], gazetteer=gazetteer,
         max_doc_chars=int(config["nlp"]["max_doc_chars"]), nlp_batch_size=int(config["nlp"]["batch_size"]),
         nlp_batch_chars=int(config["nlp"]["batch_chars"]),
         files_per_partition=int(config["output"]["files_per_partition"]))
