@@ -12,6 +12,19 @@ ARG FLEX_LAUNCHER_IMAGE=gcr.io/dataflow-templates-base/python311-template-launch
 FROM apache/beam_python${PYTHON_VERSION}_sdk:${BEAM_VERSION} AS beam_sdk
 FROM ${FLEX_LAUNCHER_IMAGE} AS flex_launcher
 
+# The wheel: code, default config, gazetteer and shipped models as package data. The runtime
+# stage installs it and keeps no source tree, exactly as `pip install stancebeam-*.whl` would.
+FROM python:${PYTHON_VERSION}-slim AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY pipeline/ pipeline/
+COPY transforms/ transforms/
+COPY classifier/ classifier/
+COPY analysis/ analysis/
+COPY configs/ configs/
+COPY models/ models/
+RUN pip wheel --no-deps -w /dist .
+
 FROM python:${PYTHON_VERSION}-slim
 # A runner that mounts root-only folders into the container can be served by
 # --build-arg RUN_AS=0:0 (see docs/deploy.md); the default is the unprivileged user below.
@@ -35,18 +48,11 @@ ENV RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1
 # torch==2.13.0 satisfied (2.13.0+cpu) and does not pull several GB of CUDA wheels from PyPI.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
+# Not editable: workers resolve `package:models/...` and `package:configs/...` in site-packages.
+COPY --from=wheel /dist /tmp/dist
+RUN pip install /tmp/dist/stancebeam-*.whl && pip check && rm -rf /tmp/dist
+
 WORKDIR /opt/stancebeam
-COPY pyproject.toml README.md ./
-COPY pipeline/ pipeline/
-COPY transforms/ transforms/
-COPY classifier/ classifier/
-COPY analysis/ analysis/
-COPY configs/ configs/
-COPY models/ models/
-
-# Editable: configs/ and models/ are found relative to the source tree, not inside site-packages.
-RUN pip install -e . && pip check
-
 # Dataflow Flex Template entry point: the launcher runs `python FILE --name=value ...`.
 COPY <<'EOF' /opt/stancebeam/flex_main.py
 """Dataflow Flex Template entry point: `stancebeam run --profile dataflow` with the parameters."""
@@ -63,6 +69,7 @@ os.execvp("stancebeam", ["stancebeam", "run", "--profile", "dataflow", *args])
 EOF
 ENV FLEX_TEMPLATE_PYTHON_PY_FILE=/opt/stancebeam/flex_main.py
 
+# The home folder holds the cache of models fetched from gs:// (see docs/deploy.md).
 RUN useradd --create-home --uid 1000 --user-group beam \
     && chown -R beam:beam /opt/stancebeam
 USER ${RUN_AS}

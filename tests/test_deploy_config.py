@@ -80,9 +80,50 @@ def test_dockerfile_installs_cpu_torch_first_and_checks(pyproject, dockerfile):
     torch = pinned(pyproject, "torch")
     torch_step = next(i for i, r in enumerate(runs) if f"torch=={torch}" in r)
     assert "--index-url https://download.pytorch.org/whl/cpu" in runs[torch_step]
-    project_step = next(i for i, r in enumerate(runs) if "pip install -e ." in r)
+    project_step = next(i for i, r in enumerate(runs) if re.search(r"pip install \S*stancebeam-\S*\.whl", r))
     assert torch_step < project_step
     assert any("pip check" in r for r in runs[project_step:])
+
+
+def test_dockerfile_installs_the_wheel_not_the_checkout(dockerfile):
+    runs = instructions(dockerfile, "RUN")
+    assert any(re.search(r"pip wheel --no-deps -w (\S+) \.", r) for r in runs)
+    assert not any(re.search(r"pip install (.* )?(-e|--editable)\b", r) for r in runs)
+    # The runtime stage takes only the wheel from the build stage, no source folder.
+    stages = " ".join(kw + " " + rest for kw, rest in dockerfile).split("FROM ")
+    runtime = stages[-1]
+    assert "COPY --from=wheel" in runtime
+    assert not re.search(r"COPY (pipeline|transforms|classifier|analysis|configs|models)/", runtime)
+
+
+def test_package_data_covers_every_shipped_file(pyproject):
+    """A file in configs/ or models/ that no package-data pattern matches would be missing from
+    the wheel (and so from the image): `package:` references would not find it on a worker."""
+    from fnmatch import fnmatch
+
+    setuptools = pyproject["tool"]["setuptools"]
+    folders = {package: Path(folder) for package, folder in setuptools["package-dir"].items()}
+    for package in ("stancebeam.configs", "stancebeam.models"):
+        root = ROOT / folders[package]
+        patterns = setuptools["package-data"][package]
+        subpackages = {ROOT / f for p, f in folders.items() if p.startswith(package + ".")}
+        for path in root.rglob("*"):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            if any(sub in path.parents for sub in subpackages):
+                continue  # checked under its own package
+            rel = path.relative_to(root).as_posix()
+            assert any(fnmatch(rel, pattern) for pattern in patterns), f"{package}: {rel} is not package data"
+
+
+def test_image_tags_follow_the_package_version(pyproject):
+    version = pyproject["project"]["version"]
+    texts = {name: (ROOT / name).read_text(encoding="utf-8") for name in
+             ("configs/profiles/dataflow.yaml", "configs/profiles/flink.yaml", "Dockerfile",
+              "docs/deploy.md")}
+    for name, text in texts.items():
+        tags = set(re.findall(r"stancebeam[:-](\d+\.\d+\.\d+)", text))
+        assert tags == {version}, f"{name} names stancebeam {sorted(tags)}, the package is {version}"
 
 
 def test_dockerfile_runs_beam_boot_as_non_root(dockerfile):

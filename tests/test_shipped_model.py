@@ -3,12 +3,12 @@ import json
 
 import pytest
 
-from stancebeam.classifier.artifacts import MANIFEST, WEIGHTS, load_model
+from stancebeam.classifier.artifacts import MANIFEST, WEIGHTS, load_model, local_dir
 from stancebeam.classifier.encoding import TargetExample
 from stancebeam.classifier.inference import TargetClassifier
 from stancebeam.pipeline.config import default_model_dir
 
-MODEL_DIR = default_model_dir()
+MODEL_DIR = local_dir(default_model_dir())  # package:models/tsc-minilm, installed
 MAX_WEIGHTS_BYTES = 30 * 1024 * 1024  # the size budget for committed weights
 
 # The examples in MODEL_CARD.md ("How it behaves").

@@ -10,6 +10,7 @@ import apache_beam as beam
 from apache_beam.pvalue import PCollection
 from apache_beam.utils import shared
 
+from stancebeam.classifier.resources import resolve_file
 from stancebeam.transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surface, unknown_actor
 from stancebeam.transforms.memory import release_free_memory
 from stancebeam.transforms.elements import (ERRORS, MAIN, AnalysedDocument, Document, ErrorRecord, Mention,
@@ -112,7 +113,7 @@ class ActorExtractor:
 
         self.nlp = spacy.load(spacy_model, exclude=list(UNUSED_PIPES))
         split_bracketed_hyphens(self.nlp)
-        self.gazetteer = Gazetteer.from_yaml(gazetteer_path)
+        self.gazetteer = Gazetteer.from_yaml(resolve_file(gazetteer_path))  # a reference: see resources.py
         self.matcher = PhraseMatcher(self.nlp.vocab, attr="ORTH")
         phrases = list(self.gazetteer.phrases)
         self.matcher.add("GAZETTEER", list(self.nlp.tokenizer.pipe(phrases)))
