@@ -302,7 +302,11 @@ def main(argv=None) -> int:
     from stancebeam.pipeline.config import load_config
 
     config = load_config()
-    model_dir = str(Path(args.model_dir or config["model"]["dir"]).resolve())
+    from stancebeam.classifier.resources import resolve_dir
+
+    # Local folders: the pipeline subprocesses get the same paths (a package: reference would too).
+    model_dir = resolve_dir(args.model_dir or config["model"]["dir"])
+    config["model"]["stance_dir"] = resolve_dir(config["model"]["stance_dir"])
 
     def timeout_for(n):
         return args.timeout or 300 + 3 * n

@@ -141,12 +141,17 @@ def _stance_rows(doc_id: str, mentions: list[dict]) -> list[dict]:
     for (holder, target), ms in sorted(pairs.items()):
         agg = _aggregate(ms)
         stance = {"negative": "against", "neutral": "neutral", "positive": "favor"}[agg.pop("label")]
+        # Named holders as the stance model's rows (holder offsets unknown here), else the article's.
+        source = "article" if holder == "article" else "pair_model"
+        agg["evidence"] = [{**e, "holder_start": None, "holder_end": None, "source": source,
+                            "label": {"negative": "against", "neutral": "neutral",
+                                      "positive": "favor"}[e["label"]]} for e in agg["evidence"]]
         holder_name, holder_type, _ = ACTORS.get(holder, ARTICLE)
         rows.append({**RUN, "doc_id": doc_id, "holder_id": holder, "holder_name": holder_name,
                      "holder_type": holder_type, "target_id": target,
                      "target_name": ACTORS[target][0], "target_type": ACTORS[target][1],
                      "n_statements": len({m["sentence_index"] for m in ms}), **agg,
-                     "stance": stance})
+                     "stance": stance, "source": source})
     return rows
 
 

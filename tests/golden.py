@@ -1,7 +1,7 @@
 """A compact, canonical dump of every output table, to compare the rows of two pipeline versions.
 
 `python -m tests.golden` runs this checkout's pipeline on `golden_input` with the tiny test
-model (seed 0: the same weights in every process) and rewrites GOLDEN; tests/test_golden.py
+models (seed 0: the same weights in every process) and rewrites GOLDEN; tests/test_golden.py
 re-runs it and compares. Canonical means: run_id dropped, the input folder replaced by
 `<input>`, error_id checked then dropped (it hashes the absolute origin), floats rounded, long
 strings replaced by a prefix and a digest, rows sorted.
@@ -91,12 +91,13 @@ def differences(got, want, path: str = "", tolerance: float = 2 * 10 ** -DIGITS)
     return [] if got == want else [f"{path}: {got!r} != {want!r}"]
 
 
-def run_golden(base: Path, model_dir: Path) -> dict[str, dict]:
-    """Runs the batch pipeline on `golden_input` with `model_dir`; the canonical tables."""
+def run_golden(base: Path, model_dir: Path, stance_model_dir: Path) -> dict[str, dict]:
+    """Runs the batch pipeline on `golden_input` with the two models; the canonical tables."""
     from stancebeam.pipeline.runner import run
 
     config = base / "config.yaml"
-    config.write_text(f"model:\n  dir: {model_dir}\n  max_batch_size: 64\n")
+    config.write_text(f"model:\n  dir: {model_dir}\n  stance_dir: {stance_model_dir}\n"
+                      "  max_batch_size: 64\n")
     folder = golden_input(base / "input")
     out = base / "out"
     assert run([f"--input={folder}/*", f"--output={out}", f"--config={config}", "--run-id=golden"]) == 0
@@ -125,5 +126,6 @@ if __name__ == "__main__":
     from tests.tiny_model import build_tiny_model
 
     base = Path(tempfile.mkdtemp(prefix="stancebeam-golden-"))
-    write_golden(run_golden(base, build_tiny_model(base / "model", corpus_texts())))
+    write_golden(run_golden(base, build_tiny_model(base / "model", corpus_texts()),
+                            build_tiny_model(base / "stance-model", corpus_texts(), task="stance")))
     print({name: len(t["rows"]) for name, t in read_golden().items()}, GOLDEN.stat().st_size, "bytes")

@@ -94,7 +94,7 @@ def statement_counts(sample) -> list[int]:
 def test_heatmap_tooltips_and_counts(report, sample):
     text = report.read_text(encoding="utf-8")
     assert ("<title>Emmanuel Macron \u2192 Olaf Scholz: mean +0.43 over 2 statements in 2 documents"
-            " (1 favor, 0 against)</title>") in text
+            " (1 favor, 0 against; the stance model read 2 documents naming both)</title>") in text
     assert "Olaf Scholz \u2192 France: mean \u22120.75 over 1 statement in 1 document " in text
     counts = re.findall(r'<text class="cell-count"[^>]*>(\d+)</text>', text)
     assert sorted(map(int, counts)) == statement_counts(sample)

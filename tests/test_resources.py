@@ -69,8 +69,8 @@ def test_config_on_a_beam_filesystem(store):
 
 
 def test_missing_references_fail_clearly():
-    with pytest.raises(ModelLoadError, match="stance-minilm is not installed"):
-        read_manifest("package:models/stance-minilm")  # absent until the lead ships it
+    with pytest.raises(ModelLoadError, match="no-such-model is not installed"):
+        read_manifest("package:models/no-such-model")
     with pytest.raises(ResourceError, match="no package data folder"):
         resolve_dir("package:nothing/here")
     with pytest.raises(ResourceError, match="does not exist"):

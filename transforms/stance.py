@@ -7,8 +7,9 @@ Three kinds of statement feed `actor_stance`, each row saying which in `source`:
   ("he said", or a pair the cap left out): the target's sentiment in the speaker's sentence
   stands for the speaker's stance, as in the first release.
 - `article`: no speaker; the target's sentiment is how the article portrays it.
-Probabilities are (against, neutral, favor); a row's are the means over its statements, its
-stance their argmax, its score favor - against.
+Probabilities are (against, neutral, favor); a row's are the means over its statements and its
+score favor - against of those means. Its stance comes from the statements that take a side
+(`stance_label`), so that passing mentions do not dilute an explicit one.
 """
 from __future__ import annotations
 
@@ -110,12 +111,24 @@ def row_source(statements: list[Statement]) -> str:
     return PAIR_MODEL if PAIR_MODEL in sources else sources.pop()
 
 
+def stance_label(statements: list[Statement]) -> str:
+    """favor or against by the statements that take a side, neutral when none does.
+
+    A statement takes a side when favor or against is its most likely class. The side is the
+    sign of their mean score: a speaker who praises a country once and names it in passing
+    three times favors it, where the mean of all four would call it neutral.
+    """
+    sided = [s.score for s in statements if int(np.argmax(s.probs)) != 1]
+    mean = float(np.mean(sided)) if sided else 0.0
+    return "favor" if mean > 0 else "against" if mean < 0 else "neutral"
+
+
 def summarise(statements: list[Statement]) -> dict:
     """The probability, stance and evidence columns of one (holder, target) row."""
     probs = np.mean([s.probs for s in statements], axis=0)
     top = evidence(statements)
     return {"n_statements": len({s.target.sentence_index for s in statements}),
             "p_negative": float(probs[0]), "p_neutral": float(probs[1]), "p_positive": float(probs[2]),
-            "score": float(probs[2] - probs[0]), "stance": STANCES[int(np.argmax(probs))],
+            "score": float(probs[2] - probs[0]), "stance": stance_label(statements),
             "source": row_source(statements), "evidence_sentence": top[0]["sentence"],
             "evidence": top}
