@@ -31,7 +31,7 @@ import torch
 
 from benchmarks.harness import DEFAULT_DEV, ROOT
 from stancebeam.classifier.artifacts import load_model
-from stancebeam.classifier.data import read_newsmtsc
+from stancebeam.classifier.tasks import read_newsmtsc
 from stancebeam.classifier.inference import TargetClassifier
 from stancebeam.classifier.metrics import classification_report
 from stancebeam.classifier.onnx_export import RECIPE, QuantRecipe, export_fp32, quantise, session_from_path

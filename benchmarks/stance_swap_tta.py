@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 
 from stancebeam.classifier.inference import TargetClassifier
 from stancebeam.classifier.metrics import classification_report

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from stancebeam.classifier.encoding import PairEncoder, PairExample, TargetEncoder
+from stancebeam.classifier.encoding import PairEncoder, PairExample, TargetEncoder, TargetExample
 from stancebeam.classifier.model import LABELS as SENTIMENT_LABELS
 
 STANCE_LABELS = ("none", "e1_favors_e2", "e2_favors_e1", "e1_against_e2", "e2_against_e1")
@@ -34,8 +34,6 @@ def _records(path: str | Path):
 
 def read_newsmtsc(path: str | Path):
     """One TargetExample per target and its label index; targets of unknown polarity are skipped."""
-    from stancebeam.classifier.encoding import TargetExample
-
     examples, labels = [], []
     for _, record in _records(path):
         sentence = record.get("sentence_normalized") or record.get("sentence") or ""
