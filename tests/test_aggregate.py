@@ -106,3 +106,15 @@ def test_cues_override_the_classifier():
     assert sentiment[USA.actor_id]["label"] == "negative"
     raw = mention_row(criticised, RUN)
     assert raw["label"] == "neutral" and raw["cue"] == "criticised"  # the classifier's own output
+
+
+def test_a_stance_comes_from_the_statements_that_take_a_side():
+    from stancebeam.transforms.stance import Statement, stance_label
+
+    target = CLASSIFIED[1].mention
+    praise = Statement(KIM.actor_id, target, (0.1, 0.3, 0.6), "pair_model")
+    passing = Statement(KIM.actor_id, target, (0.2, 0.8, 0.0), "pair_model")
+    assert stance_label([praise, passing, passing, passing]) == "favor"
+    assert stance_label([passing, passing]) == "neutral"
+    blame = Statement(KIM.actor_id, target, (0.9, 0.1, 0.0), "pair_model")
+    assert stance_label([praise, blame]) == "against"

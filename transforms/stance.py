@@ -19,6 +19,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from stancebeam.transforms.elements import Mention
 from stancebeam.transforms.pairs import directed
 from stancebeam.transforms.speakers import ARTICLE
 
@@ -34,7 +35,7 @@ CUE_STANCE = {"criticised": (1.0, 0.0, 0.0), "praised": (0.0, 0.0, 1.0), "protec
 @dataclasses.dataclass(frozen=True)
 class Statement:
     holder_id: str
-    target: object  # the target's Mention
+    target: Mention
     probs: tuple[float, float, float]  # against, neutral, favor
     source: str
     holder_start: Optional[int] = None  # the holder's mention in the sentence, if named there
