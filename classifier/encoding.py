@@ -73,7 +73,39 @@ def tokenize_sentences(tokenizer, sentences: Sequence[str]) -> tuple[dict, dict[
     return batch, {s: i for i, s in enumerate(distinct)}
 
 
-class TargetEncoder:
+class MarkedSentenceEncoder:
+    """What both tasks' encoders share: the tokenizer's special ids, the marker tokens' ids,
+    and encoding a batch with each distinct sentence tokenised once. Subclasses set
+    `marker_tokens` and write `_encode_one(ids, offsets, example)`."""
+
+    marker_tokens: tuple[str, ...] = ()
+
+    def __init__(self, tokenizer, scheme: str, max_length: int, needs_markers: bool):
+        self.tokenizer = tokenizer
+        self.scheme = scheme
+        self.max_length = max_length
+        self.cls_id = tokenizer.cls_token_id
+        self.sep_id = tokenizer.sep_token_id
+        self.pad_id = tokenizer.pad_token_id or 0
+        self.marker_ids = [tokenizer.convert_tokens_to_ids(t) for t in self.marker_tokens]
+        if needs_markers and any(i is None or i == tokenizer.unk_token_id for i in self.marker_ids):
+            raise ValueError(f"tokenizer vocabulary lacks the marker tokens {self.marker_tokens}")
+
+    def encode(self, examples: Sequence) -> list[EncodedExample]:
+        if not examples:
+            return []
+        batch, index = tokenize_sentences(self.tokenizer, [e.sentence for e in examples])
+        out = []
+        for ex in examples:
+            i = index[ex.sentence]
+            out.append(self._encode_one(batch["input_ids"][i], batch["offset_mapping"][i], ex))
+        return out
+
+    def _encode_one(self, ids, offsets, example) -> EncodedExample:
+        raise NotImplementedError
+
+
+class TargetEncoder(MarkedSentenceEncoder):
     """Encodes target examples for one marking scheme.
 
     `markers`: [CLS] left [M0] mention [M1] right [SEP].
@@ -83,28 +115,12 @@ class TargetEncoder:
     Long sentences are cut to a window around the target instead of from the end.
     """
 
+    marker_tokens = MARKER_TOKENS
+
     def __init__(self, tokenizer, scheme: str = "markers", max_length: int = 128):
         if scheme not in SCHEMES:
             raise ValueError(f"unknown target scheme {scheme!r}; expected one of {SCHEMES}")
-        self.tokenizer = tokenizer
-        self.scheme = scheme
-        self.max_length = max_length
-        self.cls_id = tokenizer.cls_token_id
-        self.sep_id = tokenizer.sep_token_id
-        self.pad_id = tokenizer.pad_token_id or 0
-        self.marker_ids = [tokenizer.convert_tokens_to_ids(t) for t in MARKER_TOKENS]
-        if scheme.startswith("markers") and any(i is None or i == tokenizer.unk_token_id for i in self.marker_ids):
-            raise ValueError(f"tokenizer vocabulary lacks the marker tokens {MARKER_TOKENS}")
-
-    def encode(self, examples: Sequence[TargetExample]) -> list[EncodedExample]:
-        if not examples:
-            return []
-        batch, index = tokenize_sentences(self.tokenizer, [e.sentence for e in examples])
-        out = []
-        for ex in examples:
-            i = index[ex.sentence]
-            out.append(self._encode_one(batch["input_ids"][i], batch["offset_mapping"][i], ex))
-        return out
+        super().__init__(tokenizer, scheme, max_length, needs_markers=scheme.startswith("markers"))
 
     def _encode_one(self, ids, offsets, ex: TargetExample) -> EncodedExample:
         t0, t1 = token_span(offsets, ex.start, ex.end)
@@ -138,7 +154,7 @@ class TargetEncoder:
         return EncodedExample(input_ids, token_type_ids, target_mask)
 
 
-class PairEncoder:
+class PairEncoder(MarkedSentenceEncoder):
     """Encodes two marked actors in one sentence for the directed stance task.
 
     `markers`: [CLS] ... [M0] e1 [M1] ... [M2] e2 [M3] ... [SEP] (the markers follow the roles,
@@ -153,25 +169,7 @@ class PairEncoder:
     def __init__(self, tokenizer, scheme: str = "markers", max_length: int = 128):
         if scheme != "markers":
             raise ValueError(f"the stance task encodes with scheme 'markers' only, got {scheme!r}")
-        self.tokenizer = tokenizer
-        self.scheme = scheme
-        self.max_length = max_length
-        self.cls_id = tokenizer.cls_token_id
-        self.sep_id = tokenizer.sep_token_id
-        self.pad_id = tokenizer.pad_token_id or 0
-        self.marker_ids = [tokenizer.convert_tokens_to_ids(t) for t in PAIR_MARKER_TOKENS]
-        if any(i is None or i == tokenizer.unk_token_id for i in self.marker_ids):
-            raise ValueError(f"tokenizer vocabulary lacks the marker tokens {PAIR_MARKER_TOKENS}")
-
-    def encode(self, examples: Sequence[PairExample]) -> list[EncodedExample]:
-        if not examples:
-            return []
-        batch, index = tokenize_sentences(self.tokenizer, [e.sentence for e in examples])
-        out = []
-        for ex in examples:
-            i = index[ex.sentence]
-            out.append(self._encode_one(batch["input_ids"][i], batch["offset_mapping"][i], ex))
-        return out
+        super().__init__(tokenizer, scheme, max_length, needs_markers=True)
 
     def _encode_one(self, ids, offsets, ex: PairExample) -> EncodedExample:
         spans = [token_span(offsets, ex.e1_start, ex.e1_end) + (1,),
