@@ -222,6 +222,16 @@ class InferenceErrorFn(beam.DoFn):
                               doc_id=d.doc_id, date=d.date)
 
 
+def run_with_dead_letters(documents, handler: DocumentModelHandler, stage: str) -> WithErrors[ClassifiedDocument]:
+    """RunInference with `handler`; its dead letters become rejected errors of `stage`."""
+    classified, dead = documents | "RunInference" >> RunInference(handler).with_exception_handling()
+    # Beam leaves RunInference's main output untyped (Any); the handlers' PredictionT is what
+    # it holds, and saying so lets the type check follow the graph past this step.
+    classified.element_type = ClassifiedDocument
+    errors = dead.failed_inferences | "InferenceErrors" >> beam.ParDo(InferenceErrorFn(stage))
+    return WithErrors(classified, errors)
+
+
 @beam.typehints.with_input_types(AnalysedDocument)
 class ClassifyDocuments(beam.PTransform[PCollection[AnalysedDocument], WithErrors[ClassifiedDocument]]):
     """AnalysedDocuments -> ClassifiedDocuments, and the documents inference failed on."""
@@ -236,12 +246,7 @@ class ClassifyDocuments(beam.PTransform[PCollection[AnalysedDocument], WithError
             model_dir, backend, threads, min_batch_size=max_batch_size // 2, max_batch_size=max_batch_size)
 
     def expand(self, analysed) -> WithErrors[ClassifiedDocument]:
-        classified, dead = analysed | "RunInference" >> RunInference(self.handler).with_exception_handling()
-        # Beam leaves RunInference's main output untyped (Any); the handler's PredictionT is what
-        # it holds, and saying so lets the type check follow the graph past this step.
-        classified.element_type = ClassifiedDocument
-        errors = dead.failed_inferences | "InferenceErrors" >> beam.ParDo(InferenceErrorFn())
-        return WithErrors(classified, errors)
+        return run_with_dead_letters(analysed, self.handler, "classify")
 
 
 @beam.typehints.with_input_types(ClassifiedDocument)
@@ -255,7 +260,4 @@ class ClassifyPairs(beam.PTransform[PCollection[ClassifiedDocument], WithErrors[
             model_dir, backend, threads, min_batch_size=max_batch_size // 2, max_batch_size=max_batch_size)
 
     def expand(self, classified) -> WithErrors[ClassifiedDocument]:
-        stances, dead = classified | "RunInference" >> RunInference(self.handler).with_exception_handling()
-        stances.element_type = ClassifiedDocument  # as in ClassifyDocuments
-        errors = dead.failed_inferences | "InferenceErrors" >> beam.ParDo(InferenceErrorFn("stance"))
-        return WithErrors(stances, errors)
+        return run_with_dead_letters(classified, self.handler, "stance")
