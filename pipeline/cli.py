@@ -15,6 +15,7 @@ commands:
   train      fine-tune a model: --task sentiment (NewsMTSC-format data, the default) or
              --task stance (directed-stance JSONL)
   evaluate   score a model on labelled JSONL of its task (last line of stdout: JSON metrics)
+  split      a fixed held-out fold of labelled JSONL (whole articles) for choosing recipes
   export-onnx  build the int8 ONNX fast path of a model and print where it is cached
   query      SQL or a named preset over an output folder (DuckDB)
   report     a self-contained HTML report of an output folder
@@ -72,6 +73,12 @@ def cmd_evaluate(argv: list[str]) -> int:
     return main(argv)
 
 
+def cmd_split(argv: list[str]) -> int:
+    from stancebeam.classifier.splits import main
+
+    return main(argv)
+
+
 def cmd_export_onnx(argv: list[str]) -> int:
     from stancebeam.classifier.onnx_export import main
 
@@ -91,6 +98,7 @@ def cmd_report(argv: list[str]) -> int:
 
 
 COMMANDS = {"run": cmd_run, "train": cmd_train, "evaluate": cmd_evaluate,
+            "split": cmd_split,
             "export-onnx": cmd_export_onnx, "query": cmd_query, "report": cmd_report}
 
 
