@@ -6,22 +6,26 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-SCHEMES = ("markers", "pair", "markers+pair")
+SCHEMES = ("markers", "pair", "markers+pair", "markers+others")
 # BERT's reserved vocabulary slots serve as markers, so the vocabulary (and the frozen
 # word-embedding matrix that ships inside the base package) stays unchanged. The target sentiment
 # task wraps its target in the first two; the stance task wraps e1 in the first two and e2 in the
 # next two.
 MARKER_TOKENS = ("[unused0]", "[unused1]")
+# `markers+others` also wraps the sentence's other targets, in the next two slots.
+OTHERS_MARKER_TOKENS = ("[unused0]", "[unused1]", "[unused2]", "[unused3]")
 PAIR_MARKER_TOKENS = ("[unused0]", "[unused1]", "[unused2]", "[unused3]")
 
 
 @dataclasses.dataclass(frozen=True)
 class TargetExample:
-    """One target mention inside a sentence; `end` is exclusive."""
+    """One target mention inside a sentence; `end` is exclusive. `others` holds the spans of the
+    sentence's other targets (other actors), which the `markers+others` scheme marks as context."""
 
     sentence: str
     start: int
     end: int
+    others: tuple[tuple[int, int], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +115,9 @@ class TargetEncoder(MarkedSentenceEncoder):
     `markers`: [CLS] left [M0] mention [M1] right [SEP].
     `pair`:    [CLS] sentence [SEP] mention [SEP], segment ids 0/1.
     `markers+pair`: [CLS] left [M0] mention [M1] right [SEP] mention [SEP].
-    In both, `target_mask` flags the mention's tokens in the sentence; the model pools them.
+    `markers+others`: as `markers`, and each other target of the sentence wrapped in [M2] .. [M3],
+    so the model sees which other actors the sentence is about (multi-target sentences).
+    In all, `target_mask` flags the mention's tokens in the sentence; the model pools them.
     Long sentences are cut to a window around the target instead of from the end.
     """
 
@@ -120,25 +126,29 @@ class TargetEncoder(MarkedSentenceEncoder):
     def __init__(self, tokenizer, scheme: str = "markers", max_length: int = 128):
         if scheme not in SCHEMES:
             raise ValueError(f"unknown target scheme {scheme!r}; expected one of {SCHEMES}")
+        self.marker_tokens = OTHERS_MARKER_TOKENS if scheme == "markers+others" else MARKER_TOKENS
         super().__init__(tokenizer, scheme, max_length, needs_markers=scheme.startswith("markers"))
 
     def _encode_one(self, ids, offsets, ex: TargetExample) -> EncodedExample:
         t0, t1 = token_span(offsets, ex.start, ex.end)
         mention = list(ids[t0:t1])
-        n_special = {"markers": 4, "pair": 3 + len(mention), "markers+pair": 5 + len(mention)}[self.scheme]
+        n_special = {"markers": 4, "markers+others": 4, "pair": 3 + len(mention),
+                     "markers+pair": 5 + len(mention)}[self.scheme]
         budget = max(self.max_length - n_special, 1)
         if len(mention) > budget:
             mention = mention[:budget]
             t1 = t0 + len(mention)
         context = budget - len(mention)
         left, right = list(ids[:t0]), list(ids[t1:])
+        if self.scheme == "markers+others" and ex.others:
+            left, right = self._mark_others(ids, offsets, ex, t0, t1)
         # Share the context budget between both sides, giving unused room to the other side.
         keep_left = min(len(left), max(context // 2, context - len(right)))
         keep_right = min(len(right), context - keep_left)
         left = left[len(left) - keep_left:]
         right = right[:keep_right]
         if self.scheme.startswith("markers"):
-            m0, m1 = self.marker_ids
+            m0, m1 = self.marker_ids[:2]
             input_ids = [self.cls_id, *left, m0, *mention, m1, *right, self.sep_id]
             target_mask = [0] * (1 + len(left)) + [1] * (len(mention) + 2) + [0] * (len(right) + 1)
         else:
@@ -152,6 +162,28 @@ class TargetEncoder(MarkedSentenceEncoder):
         if not any(target_mask):
             target_mask[0] = 1  # nothing to pool: fall back to [CLS]
         return EncodedExample(input_ids, token_type_ids, target_mask)
+
+    def _mark_others(self, ids, offsets, ex: TargetExample, t0: int, t1: int) -> tuple[list, list]:
+        """The context left and right of the target, with every other target that does not
+        overlap it wrapped in the context markers. Cutting the context to the window may later
+        drop one marker of a pair; the model learns to live with that."""
+        opening, closing = {}, {}
+        for start, end in ex.others:
+            o0, o1 = token_span(offsets, start, end)
+            if o1 <= o0 or (o0 < t1 and o1 > t0):
+                continue  # empty, or overlapping the target itself
+            opening[o0] = opening.get(o0, 0) + 1
+            closing[o1] = closing.get(o1, 0) + 1
+
+        def marked(lo: int, hi: int) -> list[int]:
+            out = []
+            for k in range(lo, hi + 1):
+                out += [self.marker_ids[3]] * closing.get(k, 0)
+                if k < hi:
+                    out += [self.marker_ids[2]] * opening.get(k, 0) + [ids[k]]
+            return out
+
+        return marked(0, t0), marked(t1, len(ids))
 
 
 class PairEncoder(MarkedSentenceEncoder):

@@ -37,11 +37,14 @@ def read_newsmtsc(path: str | Path):
     examples, labels = [], []
     for _, record in _records(path):
         sentence = record.get("sentence_normalized") or record.get("sentence") or ""
-        for target in record.get("targets", []):
+        targets = record.get("targets", [])
+        spans = [(int(t["from"]), int(t["to"])) for t in targets]
+        for k, target in enumerate(targets):
             label = POLARITY_TO_LABEL.get(float(target.get("polarity", -1)))
             if label is None:
                 continue
-            examples.append(TargetExample(sentence, int(target["from"]), int(target["to"])))
+            others = tuple(span for j, span in enumerate(spans) if j != k)
+            examples.append(TargetExample(sentence, spans[k][0], spans[k][1], others))
             labels.append(label)
     return examples, labels
 

@@ -131,3 +131,18 @@ def test_the_stance_handler_answers_every_pair_of_a_document(tiny_stance_model_d
     # A sentiment model in the stance step is refused when it loads.
     with pytest.raises(ValueError, match="is a sentiment model, not a stance model"):
         PairStanceModelHandler(str(tiny_model_dir)).load_model()
+
+
+def test_each_target_example_knows_the_other_actors_of_its_sentence():
+    from stancebeam.transforms.classify import to_examples
+
+    sentence = "China and the US met; China spoke."
+    mentions = (Mention("d", 0, CHINA, "China", 10, 15, "GPE", 2, sentence, 10, "article"),
+                Mention("d", 1, USA, "the US", 20, 26, "GPE", 2, sentence, 10, "article"),
+                Mention("d", 2, CHINA, "China", 32, 37, "GPE", 2, sentence, 10, "article"),
+                Mention("d", 3, USA, "US", 50, 52, "GPE", 3, "The US.", 46, "article"))
+    doc = AnalysedDocument(Document("d", "d.txt", "", "x" * 60, None), 60, 4, 0, mentions, {})
+    examples = [example for _, example in to_examples(doc)]
+    assert [(e.start, e.end) for e in examples] == [(0, 5), (10, 16), (22, 27), (4, 6)]
+    # Other actors only (not the target's other mentions), relative to the sentence.
+    assert [e.others for e in examples] == [((10, 16),), ((0, 5), (22, 27)), ((10, 16),), ()]

@@ -36,6 +36,25 @@ def test_pair_encoding_and_window_around_a_far_target(tiny_model_dir):
             assert enc.token_type_ids[-1] == 1
 
 
+def test_other_targets_get_their_own_markers(tiny_model_dir):
+    tokenizer = load_model(tiny_model_dir).tokenizer
+    encoder = TargetEncoder(tokenizer, "markers+others", 64)
+    m0, m1, o0, o1 = encoder.marker_ids
+    # China is the target; Kim Jong Un and the United States are marked as other targets, and an
+    # "other" that overlaps the target (another mention of it) is not marked.
+    ex = TargetExample(SENTENCE, 20, 25, others=((0, 11), (41, 54), (20, 25)))
+    ids = encoder.encode([ex])[0].input_ids
+    assert ids.count(o0) == ids.count(o1) == 2 and ids.count(m0) == ids.count(m1) == 1
+    first = ids[ids.index(o0) + 1:ids.index(o1)]
+    assert tokenizer.decode(first) == "kim jong un"
+    assert tokenizer.decode(ids[ids.index(m0) + 1:ids.index(m1)]) == "china"
+    # Without others the scheme encodes exactly like `markers`.
+    plain = TargetExample(SENTENCE, 20, 25)
+    assert encoder.encode([plain])[0].input_ids == TargetEncoder(tokenizer, "markers", 64).encode([plain])[0].input_ids
+    # A window too short for the whole sentence stays within the budget.
+    assert len(TargetEncoder(tokenizer, "markers+others", 12).encode([ex])[0]) <= 12
+
+
 def test_predict_proba_is_a_distribution(tiny_model_dir):
     probs = TargetClassifier.from_dir(str(tiny_model_dir)).predict_proba(EXAMPLES)
     assert probs.shape == (3, 3)

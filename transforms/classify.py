@@ -194,9 +194,16 @@ def document_of(element) -> Document:
 
 
 def to_examples(analysed: AnalysedDocument):
-    """(mention, TargetExample) pairs: the target's offsets relative to its sentence."""
+    """(mention, TargetExample) pairs: the target's offsets relative to its sentence, and the
+    spans of the other actors' mentions in that sentence (read by the `markers+others` scheme)."""
+    by_sentence: dict[int, list] = {}
     for m in analysed.mentions:
-        yield m, TargetExample(m.sentence, m.start - m.sentence_start, m.end - m.sentence_start)
+        by_sentence.setdefault(m.sentence_index, []).append(m)
+    for m in analysed.mentions:
+        others = tuple((o.start - o.sentence_start, o.end - o.sentence_start)
+                       for o in by_sentence[m.sentence_index]
+                       if o.actor.actor_id != m.actor.actor_id)
+        yield m, TargetExample(m.sentence, m.start - m.sentence_start, m.end - m.sentence_start, others)
 
 
 def classified_document(analysed: AnalysedDocument, probs: np.ndarray, model_id: str) -> ClassifiedDocument:
