@@ -2,6 +2,7 @@
 
     python scripts/compare_recipes.py --work runs/sent --recipes baseline,others --seeds 1,2,3
     python scripts/compare_recipes.py --work runs/sent --summary
+    python scripts/compare_recipes.py --work runs/sent --ensemble baseline
 
 The fold comes from `stancebeam split` (whole articles; `WORK/split/`). Every run trains on
 `fit.jsonl` with `--select last` (no checkpoint is picked on anything), then the reloaded artifact
@@ -69,6 +70,27 @@ def run(work: Path, recipe: str, seed: int, results: Path) -> None:
     print(json.dumps({k: v for k, v in line.items() if k != "detail"}), flush=True)
 
 
+def ensemble(work: Path, recipe: str) -> dict:
+    """Macro-F1 of the recipe's seeds averaged (mean probabilities): what distilling them into one
+    student could reach at most, measured before paying for the distillation."""
+    import numpy as np
+
+    from stancebeam.classifier.inference import TargetClassifier
+    from stancebeam.classifier.metrics import classification_report
+    from stancebeam.classifier.tasks import read_newsmtsc
+
+    models = sorted(p for p in work.glob(f"{recipe}-s*") if (p / "training_log.json").exists())
+    classifiers = [TargetClassifier.from_dir(str(p)) for p in models]
+    sets = {"heldout": work / "split" / "heldout.jsonl", "heldout_multi": work / "heldout-multi.jsonl",
+            "dev_rw": DATA / "dev-rw.jsonl", "dev_mt": DATA / "dev-mt.jsonl"}
+    out = {"recipe": f"{recipe} (ensemble of {len(models)})", "members": [p.name for p in models]}
+    for name, path in sets.items():
+        examples, gold = read_newsmtsc(path)
+        probs = np.mean([c.predict_proba(examples) for c in classifiers], axis=0)
+        out[name] = classification_report(gold, probs.argmax(-1), classifiers[0].labels)["f1_macro"]
+    return out
+
+
 def summary(results: Path) -> str:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     by_recipe: dict[str, list[dict]] = {}
@@ -92,11 +114,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--recipes", default="baseline")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--summary", action="store_true")
+    parser.add_argument("--ensemble", metavar="RECIPE", help="score the mean of RECIPE's seeds")
     args = parser.parse_args(argv)
     work = Path(args.work)
     results = work / "results.jsonl"
     if args.summary:
         print(summary(results))
+        return 0
+    if args.ensemble:
+        print(json.dumps(ensemble(work, args.ensemble)))
         return 0
     if not (work / "split" / "heldout.jsonl").exists():
         subprocess.run([sys.executable, "-m", "stancebeam.pipeline.cli", "split", "--data",
