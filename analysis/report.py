@@ -213,8 +213,10 @@ def period_label(day: dt.date, granularity: str) -> str:
 
 def period_index(day: dt.date, granularity: str) -> int:
     """The period's number on a calendar count (consecutive periods differ by one)."""
-    if granularity in ("day", "week"):
-        return day.toordinal() // (7 if granularity == "week" else 1)
+    if granularity == "day":
+        return day.toordinal()
+    if granularity == "week":  # ordinal 1 (0001-01-01) is a Monday
+        return (day.toordinal() - 1) // 7
     months = {"month": 1, "quarter": 3, "year": 12}[granularity]
     return (day.year * 12 + day.month - 1) // months
 
@@ -223,7 +225,7 @@ def period_start(index: int, granularity: str) -> dt.date:
     """The first day of the period with this period_index."""
     if granularity == "day":
         return dt.date.fromordinal(index)
-    if granularity == "week":  # ordinal 1 (0001-01-01) is a Monday: weeks start on Mondays
+    if granularity == "week":
         return dt.date.fromordinal(index * 7 + 1)
     month = index * {"month": 1, "quarter": 3, "year": 12}[granularity]
     return dt.date(month // 12, month % 12 + 1, 1)

@@ -70,7 +70,7 @@ def test_trend_chart_structure(page, sample):
     assert len(page.find("path", "series-line")) == 5
     assert len(page.find("circle", "series-point")) == expected_points(sample)
     legend = [a["data-actor-id"] for a in page.find("g", "legend-item")]
-    assert legend[0] == "person:olaf_scholz" and len(legend) == 5  # most mentions first
+    assert legend[0] == "person:olaf_scholz" and len(legend) == 5  # most documents, then mentions
     assert "2024-01-08" in page.text and "published date, by week (starting Monday)" in page.text
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from stancebeam.analysis import screenshot
 from stancebeam.analysis.report import (CHAR_W, Actor, Frame, ReportData, _x_scale,
-                                        choose_granularity, period_label, render, x_ticks)
+                                        choose_granularity, period_index, period_label,
+                                        period_start, render, x_ticks)
 
 D = dt.date
 
@@ -23,6 +24,18 @@ def test_granularity_follows_the_span_of_the_data(days, granularity):
     first = D(2006, 4, 14)
     assert choose_granularity(first, first + dt.timedelta(days=days)) == granularity
     assert choose_granularity(None, None) == "month"
+
+
+@pytest.mark.parametrize("granularity", ["day", "week", "month", "quarter", "year"])
+def test_periods_on_the_calendar(granularity):
+    day = D(2023, 12, 25)
+    for _ in range(800):
+        start = period_start(period_index(day, granularity), granularity)
+        assert start <= day and period_index(start, granularity) == period_index(day, granularity)
+        assert granularity != "week" or start.weekday() == 0  # weeks start on Mondays (ISO)
+        nxt = period_start(period_index(day, granularity) + 1, granularity)
+        assert nxt > day and period_index(nxt, granularity) == period_index(day, granularity) + 1
+        day += dt.timedelta(days=1)
 
 
 def test_tick_labels_fit_between_ticks_for_any_span():
