@@ -66,75 +66,182 @@ PERIODS = {
     "day": "published_date",
     "week": "CAST(date_trunc('week', published_date) AS DATE)",  # ISO weeks, from Monday
     "month": "CAST(date_trunc('month', published_date) AS DATE)",
+    "quarter": "CAST(date_trunc('quarter', published_date) AS DATE)",
+    "year": "CAST(date_trunc('year', published_date) AS DATE)",
 }
 
-# Means are per document (each article counts once, however often it names the actor).
-_RANKING = """
-SELECT actor_id, min(actor_name) AS actor_name, min(actor_type) AS actor_type,
-       count(DISTINCT doc_id) AS n_docs, CAST(sum(n_mentions) AS BIGINT) AS n_mentions,
-       avg(score) AS mean_score
+# Every aggregate weighs a document once: rows are first reduced to one per (actor, document)
+# (the pipeline writes one; a re-run or a copy must not count twice), and means are taken over
+# those documents, however often a document names the actor.
+PER_DOC_SENTIMENT = """
+SELECT actor_id, doc_id, min(actor_name) AS actor_name, min(actor_type) AS actor_type,
+       min(actor_country) AS actor_country, min(published_date) AS published_date,
+       max(n_mentions) AS n_mentions, avg(score) AS score
 FROM actor_sentiment
-WHERE {dates}
+WHERE {where}
+GROUP BY actor_id, doc_id
+"""
+
+_RANKING = """
+WITH per_doc AS ({per_doc})
+SELECT actor_id, min(actor_name) AS actor_name, min(actor_type) AS actor_type,
+       count(*) AS n_docs, CAST(sum(n_mentions) AS BIGINT) AS n_mentions,
+       avg(score) AS mean_score
+FROM per_doc
 GROUP BY actor_id
-HAVING sum(n_mentions) >= $min_mentions AND avg(score) {sign} 0
-ORDER BY mean_score {order}, n_mentions DESC, actor_id
+HAVING count(*) >= $min_docs AND sum(n_mentions) >= $min_mentions AND avg(score) {sign} 0
+ORDER BY mean_score {order}, n_docs DESC, n_mentions DESC, actor_id
 LIMIT $limit
 """
+
+# Holder -> target: one row per (pair, document), so cells count documents; statements are detail.
+STANCE_MATRIX = """
+WITH per_doc AS (
+    SELECT holder_id, target_id, doc_id, min(holder_name) AS holder_name,
+           min(target_name) AS target_name, max(n_statements) AS n_statements, avg(score) AS score,
+           bool_or(stance = 'favor') AS favor, bool_or(stance = 'against') AS against,
+           bool_or(source = 'pair_model') AS pair_model
+    FROM actor_stance
+    WHERE {where}
+    GROUP BY holder_id, target_id, doc_id
+)
+SELECT holder_id, min(holder_name) AS holder_name, target_id, min(target_name) AS target_name,
+       count(*) AS n_docs, CAST(sum(n_statements) AS BIGINT) AS n_statements,
+       avg(score) AS mean_score,
+       count(*) FILTER (WHERE favor) AS n_favor,
+       count(*) FILTER (WHERE against) AS n_against,
+       count(*) FILTER (WHERE pair_model) AS n_docs_pair_model
+FROM per_doc
+GROUP BY holder_id, target_id
+"""
+
+# A score within this band of 0 has no sign (the report's neutral pill uses the same band).
+SIGN_BAND = 0.05
+
+# Evidence, strongest first, but spread: the best item of every document before a second item
+# of any, a sentence another document already gave (wire copies) after new ones, and among
+# documents' best items those from a source not yet shown first (documents.source, else the
+# URL's host). n_docs_agree of n_docs: the actor's documents whose score has the item's sign.
+EVIDENCE = """
+WITH rows AS (
+    SELECT * FROM actor_sentiment WHERE {where}
+), docs AS (
+    SELECT actor_id, doc_id, avg(score) AS doc_score FROM rows GROUP BY actor_id, doc_id
+), signs AS (
+    SELECT actor_id, count(*) AS n_docs,
+           count(*) FILTER (WHERE doc_score > {band}) AS n_pos,
+           count(*) FILTER (WHERE doc_score < -{band}) AS n_neg
+    FROM docs GROUP BY actor_id
+), items AS (
+    SELECT rows.doc_id, rows.actor_id, rows.actor_name, rows.published_date,
+           docs.doc_score, unnest(rows.evidence) AS e
+    FROM rows JOIN docs USING (actor_id, doc_id)
+), keyed AS (
+    SELECT items.*, {source_columns},
+           regexp_replace(regexp_replace(lower(e.sentence), '[0-9]+', '0', 'g'),
+                          '[^a-z0]+', ' ', 'g') AS sentence_key
+    FROM items {doc_join}
+), ranked AS (
+    SELECT *,
+           coalesce(nullif(source_name, ''),
+                    nullif(regexp_extract(url, '^[a-zA-Z]+://([^/]+)', 1), ''), doc_id) AS origin_key,
+           row_number() OVER (PARTITION BY actor_id, doc_id
+                              ORDER BY abs(e.score) DESC, e.sentence_index) AS doc_rank
+    FROM keyed
+), spread AS (
+    SELECT *,
+           row_number() OVER (PARTITION BY actor_id, sentence_key
+                              ORDER BY doc_rank, abs(e.score) DESC, doc_id) AS text_rank,
+           row_number() OVER (PARTITION BY actor_id, origin_key, doc_rank = 1
+                              ORDER BY abs(e.score) DESC, doc_id) AS origin_rank
+    FROM ranked
+), ordered AS (
+    SELECT spread.*, signs.n_docs,
+           CASE WHEN e.score > {band} THEN signs.n_pos WHEN e.score < -{band} THEN signs.n_neg
+                ELSE signs.n_docs - signs.n_pos - signs.n_neg END AS n_docs_agree,
+           row_number() OVER (PARTITION BY spread.actor_id
+                              ORDER BY doc_rank > 1, text_rank > 1,
+                                       CASE WHEN doc_rank = 1 THEN origin_rank END,
+                                       doc_rank, abs(e.score) DESC,
+                                       published_date DESC NULLS LAST, doc_id,
+                                       e.sentence_index) AS pick
+    FROM spread JOIN signs USING (actor_id)
+)
+SELECT published_date, actor_id, actor_name, title, url, e.sentence AS sentence, e.label AS label,
+       e.score AS score, doc_score, doc_id, n_docs_agree, n_docs
+FROM ordered
+{per_actor}
+ORDER BY {order_actor} pick, actor_id
+"""
+
+
+def evidence_sql(where: str, documents: bool = True, per_actor: bool = False) -> str:
+    """The evidence query over actor_sentiment rows matching `where`.
+
+    Args:
+        where: a SQL condition with bound parameters only.
+        documents: whether to join the documents table (titles, URLs, sources).
+        per_actor: keep the first $k items of each actor (ordered by actor) instead of the first
+            $limit overall.
+    """
+    if documents:
+        source_columns = "d.title, d.url, d.source AS source_name"
+        doc_join = "LEFT JOIN documents AS d ON d.doc_id = items.doc_id"
+    else:
+        source_columns = "NULL::VARCHAR AS title, NULL::VARCHAR AS url, NULL::VARCHAR AS source_name"
+        doc_join = ""
+    return EVIDENCE.format(
+        where=where, band=SIGN_BAND, source_columns=source_columns,
+        doc_join=doc_join, per_actor="WHERE pick <= $k" if per_actor else "",
+        order_actor="actor_id," if per_actor else "") + ("" if per_actor else "LIMIT $limit\n")
 
 
 def _ranking_params() -> dict[str, Param]:
     return {"since": _SINCE, "until": _UNTIL,
+            "min_docs": Param("int", "least documents over the range", 1, minimum=0),
             "min_mentions": Param("int", "least mentions over the range", 3, minimum=0),
             "limit": Param("int", "most rows", 10, minimum=1)}
 
 
+def _ranking(sign: str, order: str) -> str:
+    return _RANKING.format(per_doc=PER_DOC_SENTIMENT.format(where=_DATES), sign=sign, order=order)
+
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
-    Preset("top-criticised", "actors with the lowest mean sentiment (mean < 0) in a date range",
-           _RANKING.format(dates=_DATES, sign="<", order="ASC"), _ranking_params()),
-    Preset("top-praised", "actors with the highest mean sentiment (mean > 0) in a date range",
-           _RANKING.format(dates=_DATES, sign=">", order="DESC"), _ranking_params()),
-    Preset("actor-trend", "an actor's mean sentiment per day, week or month", f"""
+    Preset("top-criticised", "actors with the lowest mean sentiment over documents (mean < 0) "
+           "in a date range", _ranking("<", "ASC"), _ranking_params()),
+    Preset("top-praised", "actors with the highest mean sentiment over documents (mean > 0) "
+           "in a date range", _ranking(">", "DESC"), _ranking_params()),
+    Preset("actor-trend", "an actor's mean sentiment over documents per day, week, month, "
+           "quarter or year", f"""
+WITH per_doc AS ({PER_DOC_SENTIMENT.format(
+        where=f"published_date IS NOT NULL AND {_ACTOR_MATCH} AND {_DATES}")})
 SELECT {{granularity}} AS period, actor_id, min(actor_name) AS actor_name,
-       count(DISTINCT doc_id) AS n_docs, CAST(sum(n_mentions) AS BIGINT) AS n_mentions,
+       count(*) AS n_docs, CAST(sum(n_mentions) AS BIGINT) AS n_mentions,
        avg(score) AS mean_score
-FROM actor_sentiment
-WHERE published_date IS NOT NULL AND {_ACTOR_MATCH} AND {_DATES}
+FROM per_doc
 GROUP BY ALL
 ORDER BY actor_id, period
 """, {"actor": _ACTOR, "since": _SINCE, "until": _UNTIL,
-      "granularity": Param("choice", "day, week or month", "month", fragments=PERIODS)}),
-    Preset("stance-matrix", "holder x target mean stance score and counts", f"""
-SELECT holder_id, min(holder_name) AS holder_name, target_id, min(target_name) AS target_name,
-       count(DISTINCT doc_id) AS n_docs, CAST(sum(n_statements) AS BIGINT) AS n_statements,
-       avg(score) AS mean_score,
-       count(*) FILTER (WHERE stance = 'favor') AS n_favor,
-       count(*) FILTER (WHERE stance = 'against') AS n_against,
-       count(DISTINCT doc_id) FILTER (WHERE source = 'pair_model') AS n_docs_pair_model
-FROM actor_stance
-WHERE {_DATES} AND {{source}}
-GROUP BY holder_id, target_id
-HAVING sum(n_statements) >= $min_statements
-ORDER BY n_statements DESC, holder_id, target_id
+      "granularity": Param("choice", "day, week, month, quarter or year", "month",
+                           fragments=PERIODS)}),
+    Preset("stance-matrix", "holder x target: documents, statements and mean stance over "
+           "documents", f"""
+{STANCE_MATRIX.format(where=f"{_DATES} AND {{source}}")}
+HAVING count(*) >= $min_docs AND sum(n_statements) >= $min_statements
+ORDER BY n_docs DESC, n_statements DESC, holder_id, target_id
 LIMIT $limit
 """, {"since": _SINCE, "until": _UNTIL,
       "source": Param("choice", "which rows: all, speakers (pair model and speaker sentiment), "
                       "pair_model or article", "all", fragments=STANCE_SOURCES),
+      "min_docs": Param("int", "least documents per pair", 1, minimum=0),
       "min_statements": Param("int", "least statements per pair", 1, minimum=0),
       "limit": Param("int", "most rows", 100, minimum=1)}),
-    Preset("evidence", "the evidence sentences behind an actor's scores, strongest first", f"""
-WITH ev AS (
-    SELECT doc_id, actor_id, actor_name, published_date, score AS doc_score,
-           unnest(evidence) AS e
-    FROM actor_sentiment
-    WHERE {_ACTOR_MATCH} AND {_DATES}
-)
-SELECT ev.published_date, ev.actor_name, d.title, d.url, e.sentence, e.label, e.score,
-       ev.doc_score, ev.doc_id
-FROM ev LEFT JOIN documents AS d ON d.doc_id = ev.doc_id
-ORDER BY abs(e.score) DESC, ev.published_date DESC NULLS LAST, ev.doc_id, e.sentence_index
-LIMIT $limit
-""", {"actor": _ACTOR, "since": _SINCE, "until": _UNTIL,
-      "limit": Param("int", "most rows", 20, minimum=1)}),
+    Preset("evidence", "the evidence sentences behind an actor's scores, strongest first, one "
+           "per document (and source) before a second; with how many documents agree",
+           evidence_sql(f"{_ACTOR_MATCH} AND {_DATES}"),
+           {"actor": _ACTOR, "since": _SINCE, "until": _UNTIL,
+            "limit": Param("int", "most rows", 20, minimum=1)}),
     Preset("errors-summary", "errors by stage, severity and reason", f"""
 SELECT stage, severity, reason, count(*) AS n_errors, count(DISTINCT origin) AS n_origins,
        min(origin) AS example_origin

@@ -12,7 +12,8 @@ from typing import Any
 
 import duckdb
 
-from stancebeam.analysis.query import PERIODS
+from stancebeam.analysis.query import (PER_DOC_SENTIMENT, PERIODS, SIGN_BAND, STANCE_MATRIX,
+                                       evidence_sql)
 from stancebeam.analysis.tables import OutputError, Tables, open_output
 
 # Okabe-Ito colours (colour-blind safe), yellow dropped for contrast on white.
@@ -85,14 +86,18 @@ def collect_summary(tables: Tables) -> dict[str, Any]:
 
 
 def collect_actors(tables: Tables, top: int) -> list[Actor]:
-    """The top most-mentioned actors, each with a colour and dash pattern."""
-    rows = _rows(tables, """
+    """The actors in most documents (mentions break ties), each with a colour and dash pattern.
+
+    Documents, not mentions: one long document that repeats a name cannot put it on top.
+    """
+    rows = _rows(tables, f"""
+        WITH per_doc AS ({PER_DOC_SENTIMENT.format(where="TRUE")})
         SELECT actor_id, min(actor_name) AS name, min(actor_type) AS kind,
-               min(actor_country) AS country, count(DISTINCT doc_id) AS n_docs,
+               min(actor_country) AS country, count(*) AS n_docs,
                CAST(sum(n_mentions) AS BIGINT) AS n_mentions, avg(score) AS mean_score
-        FROM actor_sentiment
+        FROM per_doc
         GROUP BY actor_id
-        ORDER BY n_mentions DESC, n_docs DESC, actor_id
+        ORDER BY n_docs DESC, n_mentions DESC, actor_id
         LIMIT $top""", {"top": top})
     actors = [Actor(**row) for row in rows]
     for i, actor in enumerate(actors):
@@ -101,12 +106,17 @@ def collect_actors(tables: Tables, top: int) -> list[Actor]:
     return actors
 
 
+# The finest period whose count over the data's date span stays readable as points on a line.
+_SPANS = (("day", 62), ("week", 183), ("month", 3 * 366), ("quarter", 10 * 366))
+
+
 def choose_granularity(first: dt.date | None, last: dt.date | None) -> str:
-    """Days for spans up to two months, weeks up to six months, months beyond."""
+    """Days up to two months of data, weeks up to six months, months up to three years,
+    quarters up to ten years, years beyond."""
     if first is None or last is None:
         return "month"
     span = (last - first).days
-    return "day" if span <= 62 else ("week" if span <= 183 else "month")
+    return next((name for name, most in _SPANS if span <= most), "year")
 
 
 def collect_series(tables: Tables, ids: list[str]) -> tuple[str, dict[str, list[tuple]]]:
@@ -114,11 +124,12 @@ def collect_series(tables: Tables, ids: list[str]) -> tuple[str, dict[str, list[
         SELECT min(published_date) AS first, max(published_date) AS last
         FROM actor_sentiment WHERE list_contains($ids, actor_id)""", {"ids": ids})[0]
     granularity = choose_granularity(span["first"], span["last"])
+    where = "published_date IS NOT NULL AND list_contains($ids, actor_id)"
     rows = _rows(tables, f"""
+        WITH per_doc AS ({PER_DOC_SENTIMENT.format(where=where)})
         SELECT actor_id, {PERIODS[granularity]} AS period, avg(score) AS mean_score,
-               count(DISTINCT doc_id) AS n_docs, CAST(sum(n_mentions) AS BIGINT) AS n_mentions
-        FROM actor_sentiment
-        WHERE published_date IS NOT NULL AND list_contains($ids, actor_id)
+               count(*) AS n_docs, CAST(sum(n_mentions) AS BIGINT) AS n_mentions
+        FROM per_doc
         GROUP BY ALL ORDER BY actor_id, period""", {"ids": ids})
     series: dict[str, list[tuple]] = {i: [] for i in ids}
     for r in rows:
@@ -127,41 +138,14 @@ def collect_series(tables: Tables, ids: list[str]) -> tuple[str, dict[str, list[
 
 
 def collect_stance(tables: Tables) -> list[dict[str, Any]]:
-    return _rows(tables, """
-        SELECT holder_id, min(holder_name) AS holder_name, target_id, min(target_name) AS target_name,
-               count(DISTINCT doc_id) AS n_docs, CAST(sum(n_statements) AS BIGINT) AS n_statements,
-               avg(score) AS mean_score,
-               count(*) FILTER (WHERE stance = 'favor') AS n_favor,
-               count(*) FILTER (WHERE stance = 'against') AS n_against,
-               count(DISTINCT doc_id) FILTER (WHERE source = 'pair_model') AS n_docs_pair_model
-        FROM actor_stance GROUP BY holder_id, target_id""")
-
-
-# The same sentence can back several mentions of one actor: keep its strongest once.
-_EVIDENCE_SQL = """
-WITH ev AS (
-    SELECT doc_id, actor_id, published_date, unnest(evidence) AS e
-    FROM actor_sentiment WHERE list_contains($ids, actor_id)
-), once AS (
-    SELECT * FROM ev
-    QUALIFY row_number() OVER (PARTITION BY actor_id, doc_id, e.sentence_index
-                               ORDER BY abs(e.score) DESC) = 1
-)
-SELECT once.actor_id, once.published_date, {doc_columns}, e.sentence AS sentence,
-       e.label AS label, e.score AS score, once.doc_id
-FROM once {doc_join}
-QUALIFY row_number() OVER (PARTITION BY once.actor_id ORDER BY abs(e.score) DESC,
-                           once.published_date DESC NULLS LAST, once.doc_id, e.sentence_index) <= $k
-ORDER BY once.actor_id, abs(e.score) DESC, once.published_date DESC NULLS LAST, once.doc_id
-"""
+    """Holder x target cells: documents, statements, mean over documents (the stance-matrix preset)."""
+    return _rows(tables, STANCE_MATRIX.format(where="TRUE"))
 
 
 def collect_evidence(tables: Tables, ids: list[str], k: int) -> dict[str, list[dict[str, Any]]]:
-    if "documents" in tables.present:
-        sql = _EVIDENCE_SQL.format(doc_columns="d.title AS title, d.url AS url",
-                                   doc_join="LEFT JOIN documents AS d ON d.doc_id = once.doc_id")
-    else:
-        sql = _EVIDENCE_SQL.format(doc_columns="NULL AS title, NULL AS url", doc_join="")
+    """Per actor, k items from different documents (and sources) first (the evidence preset)."""
+    sql = evidence_sql("list_contains($ids, actor_id)", documents="documents" in tables.present,
+                       per_actor=True)
     out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     for row in _rows(tables, sql, {"ids": ids, "k": k}):
         out[row["actor_id"]].append(row)
@@ -220,7 +204,64 @@ def _x_scale(periods: list[dt.date], frame: Frame):
 
 
 def period_label(day: dt.date, granularity: str) -> str:
+    if granularity == "year":
+        return str(day.year)
+    if granularity == "quarter":
+        return f"{day.year} Q{(day.month - 1) // 3 + 1}"
     return day.strftime("%Y-%m") if granularity == "month" else day.isoformat()
+
+
+def period_index(day: dt.date, granularity: str) -> int:
+    """The period's number on a calendar count (consecutive periods differ by one)."""
+    if granularity == "day":
+        return day.toordinal()
+    if granularity == "week":  # ordinal 1 (0001-01-01) is a Monday
+        return (day.toordinal() - 1) // 7
+    months = {"month": 1, "quarter": 3, "year": 12}[granularity]
+    return (day.year * 12 + day.month - 1) // months
+
+
+def period_start(index: int, granularity: str) -> dt.date:
+    """The first day of the period with this period_index."""
+    if granularity == "day":
+        return dt.date.fromordinal(index)
+    if granularity == "week":
+        return dt.date.fromordinal(index * 7 + 1)
+    month = index * {"month": 1, "quarter": 3, "year": 12}[granularity]
+    return dt.date(month // 12, month % 12 + 1, 1)
+
+
+# Tick label widths are estimated, not measured: 11px system-ui digits are about 6.2px wide.
+CHAR_W, LABEL_GAP = 7.0, 12.0
+# Label every k-th period, k from these, so that labels fall on round dates (every 3rd month
+# starts a quarter, every 5th year ends in 0 or 5).
+NICE_STEPS = {"day": (1, 2, 7, 14, 28, 56), "week": (1, 2, 4, 13, 26, 52),
+              "month": (1, 2, 3, 6, 12, 24, 60, 120), "quarter": (1, 2, 4, 8, 20, 40),
+              "year": (1, 2, 5, 10, 20, 50, 100)}
+
+
+def x_ticks(first: dt.date, last: dt.date, x, granularity: str) -> list[dt.date]:
+    """Calendar periods to label between first and last, so that no two labels overlap.
+
+    The axis is proportional to time, so labels go on the calendar (not on the periods that
+    happen to have data, which can crowd at one end): every k-th period, k the smallest nice step
+    whose spacing fits the widest label, and any label that would still come too close to the
+    previous one (months differ in length) is dropped.
+    """
+    lo, hi = period_index(first, granularity), period_index(last, granularity)
+    ticks = [period_start(i, granularity) for i in range(lo, hi + 1)]
+    if len(ticks) < 2:
+        return ticks
+    width = max(len(period_label(t, granularity)) for t in ticks) * CHAR_W + LABEL_GAP
+    spacing = (x(ticks[-1]) - x(ticks[0])) / (len(ticks) - 1)
+    need = math.ceil(width / spacing) if spacing > 0 else len(ticks)
+    step = next((k for k in NICE_STEPS[granularity] if k >= need), need)
+    offset = 1 if granularity == "day" else 0  # day steps of 7 and 14 start on Mondays
+    kept: list[dt.date] = []
+    for i, tick in zip(range(lo, hi + 1), ticks):
+        if (i - offset) % step == 0 and (not kept or x(tick) - x(kept[-1]) >= width):
+            kept.append(tick)
+    return kept or ticks[:1]
 
 
 def _y_axis(frame: Frame) -> list[str]:
@@ -242,13 +283,13 @@ def _x_axis(periods: list[dt.date], x, granularity: str, frame: Frame) -> list[s
     base = frame.top + frame.plot_h
     parts = [f'<line class="axis-line" x1="{frame.left}" x2="{frame.left + frame.plot_w}" '
              f'y1="{base}" y2="{base}"/>']
-    step = max(1, math.ceil(len(periods) / 10))  # at most ~10 labels, so they never overlap
-    for day in periods[::step]:
+    for day in x_ticks(periods[0], periods[-1], x, granularity):
         px = x(day)
         parts.append(f'<line class="tick" x1="{px:.1f}" x2="{px:.1f}" y1="{base}" y2="{base + 5}"/>')
         parts.append(f'<text class="tick-label x-tick" x="{px:.1f}" y="{base + 18}" '
                      f'text-anchor="middle">{esc(period_label(day, granularity))}</text>')
-    title = {"day": "day", "week": "week (starting Monday)", "month": "month"}[granularity]
+    title = {"day": "day", "week": "week (starting Monday)", "month": "month", "quarter": "quarter",
+             "year": "year"}[granularity]
     parts.append(f'<text class="axis-title" x="{frame.left + frame.plot_w / 2:.1f}" '
                  f'y="{frame.height - 10}" text-anchor="middle">published date, by {title}</text>')
     return parts
@@ -293,7 +334,7 @@ def trend_chart(data: ReportData, frame: Frame = Frame()) -> str:
     n_points = sum(len(data.series[a.actor_id]) for a in drawn)
     head = (f'<svg id="trend-chart" class="chart trend-chart" xmlns="http://www.w3.org/2000/svg" '
             f'width="{frame.width}" height="{frame.height}" viewBox="0 0 {frame.width} {frame.height}" '
-            f'role="img" aria-label="Mean sentiment over time for the most-mentioned actors" '
+            f'role="img" aria-label="Mean sentiment over time for the actors in most documents" '
             f'data-series-count="{len(drawn)}" data-point-count="{n_points}" '
             f'data-granularity="{data.granularity}">')
     if not drawn:
@@ -317,25 +358,27 @@ def diverging(score: float) -> str:
 
 
 def _top_ids(rows: list[dict], key: str, limit: int) -> list[str]:
+    """The holders (or targets) in most (document, counterpart) cells: documents, not statements."""
     totals: dict[str, int] = {}
     for r in rows:
-        totals[r[key]] = totals.get(r[key], 0) + r["n_statements"]
+        totals[r[key]] = totals.get(r[key], 0) + r["n_docs"]
     return sorted(totals, key=lambda i: (-totals[i], i))[:limit]
 
 
 def _cell_svg(row: dict, x: float, y: float, size: tuple[int, int]) -> str:
     w, h = size
     tip = (f"{row['holder_name']} \u2192 {row['target_name']}: mean {fmt_score(row['mean_score'])} "
-           f"over {plural(row['n_statements'], 'statement')} in {plural(row['n_docs'], 'document')} "
-           f"({row['n_favor']} favor, {row['n_against']} against; the stance model read "
+           f"over {plural(row['n_docs'], 'document')} ({plural(row['n_statements'], 'statement')}; "
+           f"{row['n_favor']} favor, {row['n_against']} against; the stance model read "
            f"{plural(row.get('n_docs_pair_model') or 0, 'document')} naming both)")
     ink = "#ffffff" if abs(row["mean_score"]) > 0.6 else "#222222"
     return (f'<g class="cell" data-holder-id="{esc(row["holder_id"])}" '
-            f'data-target-id="{esc(row["target_id"])}" data-score="{row["mean_score"]:.3f}">'
+            f'data-target-id="{esc(row["target_id"])}" data-score="{row["mean_score"]:.3f}" '
+            f'data-docs="{row["n_docs"]}" data-statements="{row["n_statements"]}">'
             f'<rect class="cell-rect" x="{x}" y="{y}" width="{w - 2}" height="{h - 2}" '
             f'fill="{diverging(row["mean_score"])}" stroke="#bbbbbb"/>'
             f'<text class="cell-count" x="{x + (w - 2) / 2}" y="{y + h / 2 + 3}" '
-            f'text-anchor="middle" fill="{ink}">{row["n_statements"]}</text>'
+            f'text-anchor="middle" fill="{ink}">{row["n_docs"]}</text>'
             f'<title>{esc(tip)}</title></g>')
 
 
@@ -351,7 +394,8 @@ def _gradient_legend(x: float, y: float) -> str:
 
 
 def stance_heatmap(rows: list[dict], limit: int = 12) -> str:
-    """Holder (rows) x target (columns) mean stance, as inline SVG; counts are statements."""
+    """Holder (rows) x target (columns) mean stance over documents, as inline SVG; counts are
+    documents (statements are in each cell's tooltip)."""
     holders, targets = _top_ids(rows, "holder_id", limit), _top_ids(rows, "target_id", limit)
     cells = [r for r in rows if r["holder_id"] in holders and r["target_id"] in targets]
     names = {r["holder_id"]: r["holder_name"] for r in rows}
@@ -391,25 +435,39 @@ def _link(url: str | None, text: str) -> str:
     return f"{esc(text)}{suffix}"
 
 
-def _evidence_item(row: dict) -> str:
+_LEANS = {"neg": "negative", "pos": "positive", "neu": "neutral"}
+
+
+def _agreement(row: dict, sign: str, actor: Actor) -> str:
+    if row.get("n_docs") is None:
+        return ""
+    tip = (f"{actor.name}'s documents whose score (mean over its mentions in the document) is "
+           f"{_LEANS[sign]} too" + ("" if sign == "neu" else f" (beyond \u00b1{SIGN_BAND:.2f})"))
+    return (f' \u00b7 <span class="agree" data-agree="{row["n_docs_agree"]}" '
+            f'data-docs="{row["n_docs"]}" title="{esc(tip)}">{row["n_docs_agree"]} of '
+            f'{plural(row["n_docs"], "document")} agree</span>')
+
+
+def _evidence_item(row: dict, actor: Actor) -> str:
     score = row["score"]
-    sign = "neg" if score < -0.05 else ("pos" if score > 0.05 else "neu")
+    sign = "neg" if score < -SIGN_BAND else ("pos" if score > SIGN_BAND else "neu")
     title = row["title"] or f"(untitled document {row['doc_id']})"
     date = row["published_date"].isoformat() if row["published_date"] else "undated"
-    return (f'<li class="evidence" data-score="{score:.3f}"><span class="score {sign}">'
+    return (f'<li class="evidence" data-score="{score:.3f}" data-doc-id="{esc(row["doc_id"])}">'
+            f'<span class="score {sign}">'
             f'{fmt_score(score)}</span> <q class="sentence">{esc(row["sentence"])}</q>'
             f'<div class="source">{_link(row["url"], title)} \u00b7 '
-            f'<time class="doc-date">{esc(date)}</time></div></li>')
+            f'<time class="doc-date">{esc(date)}</time>{_agreement(row, sign, actor)}</div></li>')
 
 
 def evidence_section(actor: Actor, rows: list[dict]) -> str:
     facts = " \u00b7 ".join(esc(x) for x in (actor.kind, actor.country) if x)
-    items = "".join(_evidence_item(r) for r in rows) or '<li class="empty">No evidence rows</li>'
+    items = "".join(_evidence_item(r, actor) for r in rows) or '<li class="empty">No evidence rows</li>'
     return (f'<section class="actor-evidence" data-actor-id="{esc(actor.actor_id)}">'
             f'<h3><span class="swatch" style="background:{actor.color}"></span>{esc(actor.name)} '
             f'<small>{facts} \u00b7 {plural(actor.n_mentions, "mention")} in '
             f'{plural(actor.n_docs, "document")} '
-            f'\u00b7 mean {fmt_score(actor.mean_score)}</small></h3>'
+            f'\u00b7 mean over documents {fmt_score(actor.mean_score)}</small></h3>'
             f'<ol class="evidence-list">{items}</ol></section>')
 
 
@@ -440,7 +498,7 @@ h3{font-size:15px;margin:18px 0 6px}h3 small{font-weight:normal;color:#666}
 .score{font-variant-numeric:tabular-nums;font-weight:600;padding:0 4px;border-radius:3px}
 .score.neg{background:#fbe3e1;color:#a11b12}.score.pos{background:#e0f2e6;color:#146c3b}
 .score.neu{background:#eee;color:#444}.source{color:#666;font-size:12px;margin-left:2px}
-.url{font-family:monospace}
+.url{font-family:monospace}.agree{color:#444}
 """
 
 
@@ -453,12 +511,15 @@ def render(data: ReportData, title: str, generated: str) -> str:
             f'<h1>{esc(title)}</h1>{_summary_html(data)}'
             f'<p class="note">Generated {esc(generated)}. Scores are p(positive) \u2212 p(negative), '
             f'averaged per document, then over documents.</p>'
-            f'<h2>Sentiment over time: the {len(data.actors)} most-mentioned actors</h2>'
+            f'<h2>Sentiment over time: the {len(data.actors)} actors in most documents</h2>'
             f'<figure id="trend">{trend_chart(data)}</figure>'
             f'<h2>Who speaks how about whom</h2><p class="note">Rows hold the stance, columns '
-            f'receive it; cell numbers count statements. Hover a cell for details.</p>'
+            f'receive it; cell numbers count documents (a document counts once, however often '
+            f'it repeats a statement). Hover a cell for statements and details.</p>'
             f'<figure id="stance">{stance_heatmap(data.stance)}</figure>'
-            f'<h2>Evidence</h2><div id="evidence">{sections}</div></body></html>\n')
+            f'<h2>Evidence</h2><p class="note">The strongest sentences, one document (and '
+            f'source) at a time; \u201cN of M documents agree\u201d: how many of the actor\u2019s '
+            f'documents score the same way.</p><div id="evidence">{sections}</div></body></html>\n')
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ DOC = Document("d1", "d1.txt", "Title", "text", "2021-07-01")
 
 def mention(i, actor, sentence_index, holder, probs, sentence=None):
     m = Mention("d1", i, actor, actor.name, i * 10, i * 10 + 5, "GAZETTEER", sentence_index,
-                sentence or f"sentence {sentence_index}", 0, holder)
+                sentence or f"sentence {chr(ord('a') + sentence_index)}", 0, holder)
     return MentionSentiment(m, probs, "model-1")
 
 
@@ -118,3 +118,35 @@ def test_a_stance_comes_from_the_statements_that_take_a_side():
     assert stance_label([passing, passing]) == "neutral"
     blame = Statement(KIM.actor_id, target, (0.9, 0.1, 0.0), "pair_model")
     assert stance_label([praise, blame]) == "against"
+
+
+JUNK = "The United Nations criticised Iran."
+UN = Actor("org:united_nations", "United Nations", "organisation")
+IRAN = Actor("country:IRN", "Iran", "country", "IRN")
+
+
+def test_repeated_sentences_count_once():
+    from stancebeam.transforms.aggregate import document_row
+    from stancebeam.transforms.repeats import sentence_key
+
+    assert sentence_key("The UN  criticised Iran, 3 times!") == sentence_key("the UN criticised iran 12 times")
+    assert sentence_key("The UN praised Iran.") != sentence_key("The UN criticised Iran.")
+    # 50 copies of the junk sentence (two spellings), then one different sentence about Iran.
+    classified = []
+    for k in range(50):
+        text = JUNK if k % 2 else JUNK.upper() + "  "
+        classified += [mention(2 * k, UN, k, "article", (0.1, 0.8, 0.1), text),
+                       mention(2 * k + 1, IRAN, k, UN.actor_id, (0.9, 0.05, 0.05), text)]
+    classified.append(mention(100, IRAN, 50, "article", (0.05, 0.15, 0.8), "Iran welcomed the deal."))
+    sentiment = {r["actor_id"]: r for r in actor_sentiment_rows("d1", classified, RUN)}
+    iran = sentiment[IRAN.actor_id]
+    assert iran["n_mentions"] == 2 and abs(iran["p_negative"] - 0.475) < 1e-6  # not 50 to 1
+    assert len(iran["evidence"]) == 2 and sentiment[UN.actor_id]["n_mentions"] == 1
+    analysed = AnalysedDocument(DOC, 2000, 51, 50, (), {a.actor_id: a for a in (UN, IRAN)})
+    document = ClassifiedDocument(analysed, tuple(classified))
+    stance = {(r["holder_id"], r["target_id"]): r for r in stance_rows(document, classified, RUN)}
+    assert stance[(UN.actor_id, IRAN.actor_id)]["n_statements"] == 1
+    assert len(stance[(UN.actor_id, IRAN.actor_id)]["evidence"]) == 1
+    row = document_row(analysed, classified, RUN)
+    assert row["n_mentions"] == 101  # every mention is still in the mentions table
+    assert abs(row["tone"] - ((0.0 - 0.85 + 0.75) / 3)) < 1e-6  # three distinct mentions

@@ -46,14 +46,17 @@ def in_range(frame: pd.DataFrame, since=None, until=None) -> pd.DataFrame:
     return frame[keep]
 
 
-def expected_ranking(root, since=None, until=None, min_mentions=3, praised=False) -> pd.DataFrame:
+def expected_ranking(root, since=None, until=None, min_mentions=3, praised=False,
+                     min_docs=1) -> pd.DataFrame:
     frame = in_range(read_frame(root, "actor_sentiment"), since, until)
     g = frame.groupby("actor_id").agg(actor_name=("actor_name", "min"), n_docs=("doc_id", "nunique"),
                                       n_mentions=("n_mentions", "sum"),
                                       mean_score=("score", lambda s: s.astype(float).mean()))
-    g = g[(g.n_mentions >= min_mentions) & ((g.mean_score > 0) if praised else (g.mean_score < 0))]
+    g = g[(g.n_mentions >= min_mentions) & (g.n_docs >= min_docs)
+          & ((g.mean_score > 0) if praised else (g.mean_score < 0))]
     g = g.reset_index().assign(key=lambda x: -x.mean_score if praised else x.mean_score)
-    return g.sort_values(["key", "n_mentions", "actor_id"], ascending=[True, False, True])
+    return g.sort_values(["key", "n_docs", "n_mentions", "actor_id"],
+                         ascending=[True, False, False, True])
 
 
 def assert_rows_match(rows: list[dict], expected: pd.DataFrame, columns: list[str]) -> None:
@@ -81,6 +84,32 @@ def test_top_praised_with_date_range_and_min_mentions(sample, capsys):
     assert_rows_match(rows, expected, ["actor_id", "n_docs", "n_mentions", "mean_score"])
 
 
+def test_min_docs_param(sample, capsys):
+    rows = run_json(capsys, sample, "--preset", "top-criticised", "--param", "min_mentions=0",
+                    "--param", "min_docs=4")
+    expected = expected_ranking(sample, min_mentions=0, min_docs=4)
+    assert 0 < len(rows) < len(expected_ranking(sample, min_mentions=0))
+    assert_rows_match(rows, expected, ["actor_id", "n_docs", "mean_score"])
+
+
+def test_a_repeated_row_does_not_weigh_twice(sample, tmp_path, capsys):
+    """A document's rows written twice (a re-run into the same folder) still count once."""
+    import shutil
+
+    copy = tmp_path / "twice"
+    shutil.copytree(sample, copy)
+    for table in ("actor_sentiment", "actor_stance"):
+        for part in (copy / table).glob("published_date=2024-02-19/*.parquet"):
+            shutil.copy(part, part.with_name("again-" + part.name))
+    assert run_json(capsys, copy, "--preset", "top-criticised") == \
+        run_json(capsys, sample, "--preset", "top-criticised")
+    twice = run_json(capsys, copy, "--preset", "stance-matrix")
+    once = run_json(capsys, sample, "--preset", "stance-matrix")
+    assert [(r["holder_id"], r["target_id"], r["n_docs"], r["n_favor"], r["n_against"]) for r in twice] \
+        == [(r["holder_id"], r["target_id"], r["n_docs"], r["n_favor"], r["n_against"]) for r in once]
+    assert [r["mean_score"] for r in twice] == pytest.approx([r["mean_score"] for r in once])
+
+
 def test_limit_param(sample, capsys):
     rows = run_json(capsys, sample, "--preset", "top-praised", "--param", "min_mentions=0",
                     "--param", "limit=1")
@@ -88,7 +117,8 @@ def test_limit_param(sample, capsys):
 
 
 @pytest.mark.parametrize("actor,granularity", [("scholz", "month"), ("person:olaf_scholz", "week"),
-                                                ("EMMANUEL", "day")])
+                                                ("EMMANUEL", "day"), ("germany", "quarter"),
+                                                ("france", "year")])
 def test_actor_trend(sample, capsys, actor, granularity):
     rows = run_json(capsys, sample, "--preset", "actor-trend", "--param", f"actor={actor}",
                     "--param", f"granularity={granularity}")
@@ -96,12 +126,15 @@ def test_actor_trend(sample, capsys, actor, granularity):
     frame = frame[(frame.actor_id == actor) | frame.actor_name.str.lower().str.contains(actor.lower())]
     frame = frame[frame.published_date.notna()].copy()
     trunc = {"day": lambda d: d, "week": lambda d: d - dt.timedelta(days=d.weekday()),
-             "month": lambda d: d.replace(day=1)}[granularity]
+             "month": lambda d: d.replace(day=1),
+             "quarter": lambda d: d.replace(month=(d.month - 1) // 3 * 3 + 1, day=1),
+             "year": lambda d: d.replace(month=1, day=1)}[granularity]
     frame["period"] = frame.published_date.map(trunc)
     g = frame.groupby("period").agg(n_docs=("doc_id", "nunique"), n_mentions=("n_mentions", "sum"),
                                     mean_score=("score", lambda s: s.astype(float).mean()))
     assert [D.fromisoformat(r["period"]) for r in rows] == list(g.index)
     assert [r["n_mentions"] for r in rows] == list(g.n_mentions)
+    assert [r["n_docs"] for r in rows] == list(g.n_docs)
     assert [r["mean_score"] for r in rows] == pytest.approx(list(g.mean_score), abs=1e-6)
 
 
@@ -109,7 +142,8 @@ def expected_matrix(frame: pd.DataFrame) -> pd.DataFrame:
     g = frame.groupby(["holder_id", "target_id"]).agg(
         n_statements=("n_statements", "sum"), n_docs=("doc_id", "nunique"),
         mean_score=("score", lambda s: s.astype(float).mean())).reset_index()
-    return g.sort_values(["n_statements", "holder_id", "target_id"], ascending=[False, True, True])
+    return g.sort_values(["n_docs", "n_statements", "holder_id", "target_id"],
+                         ascending=[False, False, True, True])
 
 
 def test_stance_matrix(sample, capsys):
@@ -122,27 +156,34 @@ def test_stance_matrix(sample, capsys):
     assert [(r["holder_id"], r["target_id"]) for r in three] == \
         list(g[g.n_statements >= 3][["holder_id", "target_id"]].itertuples(index=False, name=None))
     assert 0 < len(three) < len(g)
+    docs = run_json(capsys, sample, "--preset", "stance-matrix", "--param", "min_docs=3")
+    assert [(r["holder_id"], r["target_id"]) for r in docs] == \
+        list(g[g.n_docs >= 3][["holder_id", "target_id"]].itertuples(index=False, name=None))
+    assert all(r["n_favor"] + r["n_against"] <= r["n_docs"] for r in docs)
 
 
 def test_evidence_joins_documents(sample, capsys):
     rows = run_json(capsys, sample, "--preset", "evidence", "--param", "actor=person:olaf_scholz",
                     "--param", "limit=5")
+    docs = read_frame(sample, "documents").set_index("doc_id")
     sent = read_frame(sample, "actor_sentiment")
-    sent = sent[sent.actor_id == "person:olaf_scholz"].explode("evidence")
-    docs = read_frame(sample, "documents")[["doc_id", "title", "url"]]
-    frame = sent.merge(docs, on="doc_id", how="left")
-    frame["e_score"] = frame.evidence.map(lambda e: e["score"])
-    frame["sentence"] = frame.evidence.map(lambda e: e["sentence"])
-    frame["idx"] = frame.evidence.map(lambda e: e["sentence_index"])
-    frame["abs"] = frame.e_score.abs()
-    frame["date_key"] = frame.published_date.map(lambda d: -d.toordinal() if d else 0)
-    frame = frame.sort_values(["abs", "date_key", "doc_id", "idx"],
-                              ascending=[False, True, True, True]).head(5)
-    assert [(r["doc_id"], r["sentence"], r["title"], r["url"]) for r in rows] == \
-        list(frame[["doc_id", "sentence", "title", "url"]].itertuples(index=False, name=None))
-    assert [r["score"] for r in rows] == pytest.approx(list(frame.e_score), abs=1e-6)
+    sent = sent[sent.actor_id == "person:olaf_scholz"].set_index("doc_id")
+    # Scholz is in four documents: d05 and d01 from news.example, d02 too, d07 has no source.
+    # Each document's strongest item comes before any second one; the strongest from a source
+    # not yet shown first: d05 (-0.80), d07 (-0.40, its own source) before d01 (+0.75).
+    assert [r["doc_id"] for r in rows] == ["d05", "d07", "d01", "d02", "d07"]
+    assert len({r["doc_id"] for r in rows[:4]}) == 4
+    for r in rows:
+        assert (r["title"], r["url"]) == (docs.title[r["doc_id"]], docs.url[r["doc_id"]])
+        assert r["doc_score"] == pytest.approx(float(sent.score[r["doc_id"]]), abs=1e-6)
+        assert r["sentence"] in [e["sentence"] for e in sent.evidence[r["doc_id"]]]
+    # How many of the actor's documents lean the item's way (score beyond +-0.05).
+    negative = int((sent.score < -0.05).sum())
+    assert [(r["n_docs_agree"], r["n_docs"]) for r in rows[:3]] == \
+        [(negative, 4), (negative, 4), (int((sent.score > 0.05).sum()), 4)]
     assert rows[0] == {**rows[0], "published_date": "2024-02-19", "actor_name": "Olaf Scholz",
                        "sentence": "Critics blasted Olaf Scholz for the delays."}
+    assert rows[0]["score"] == pytest.approx(-0.8)
 
 
 def test_evidence_includes_undated_documents(sample, capsys):
@@ -216,8 +257,8 @@ def test_list_presets(capsys):
     (["--preset", "top-praised", "--param", "limit=1", "--param", "limit=2"], "twice"),
     (["--preset", "top-praised", "--param", "since=2024-03-01", "--param", "until=2024-01-01"],
      "after"),
-    (["--preset", "actor-trend", "--param", "actor=x", "--param", "granularity=year"],
-     "day, week, month"),
+    (["--preset", "actor-trend", "--param", "actor=x", "--param", "granularity=decade"],
+     "day, week, month, quarter, year"),
     (["--preset", "actor-trend"], "needs --param actor"),
     (["--preset", "no-such"], "unknown preset"),
     (["SELEC 1"], "syntax error"),

@@ -70,7 +70,7 @@ def test_trend_chart_structure(page, sample):
     assert len(page.find("path", "series-line")) == 5
     assert len(page.find("circle", "series-point")) == expected_points(sample)
     legend = [a["data-actor-id"] for a in page.find("g", "legend-item")]
-    assert legend[0] == "person:olaf_scholz" and len(legend) == 5  # most mentions first
+    assert legend[0] == "person:olaf_scholz" and len(legend) == 5  # most documents, then mentions
     assert "2024-01-08" in page.text and "published date, by week (starting Monday)" in page.text
 
 
@@ -85,20 +85,23 @@ def test_heatmap_structure(page, sample):
     assert any(f.startswith("rgb(2") for f in fills) and len(fills) > 3  # reds and greens
 
 
-def statement_counts(sample) -> list[int]:
-    """Statements per (holder, target) pair, sorted: the numbers the heatmap cells show."""
+def document_counts(sample) -> list[int]:
+    """Documents per (holder, target) pair, sorted: the numbers the heatmap cells show."""
     stance = read_frame(sample, "actor_stance")
-    return sorted(stance.groupby(["holder_id", "target_id"]).n_statements.sum().tolist())
+    return sorted(stance.groupby(["holder_id", "target_id"]).doc_id.nunique().tolist())
 
 
 def test_heatmap_tooltips_and_counts(report, sample):
     text = report.read_text(encoding="utf-8")
-    assert ("<title>Emmanuel Macron \u2192 Olaf Scholz: mean +0.43 over 2 statements in 2 documents"
-            " (1 favor, 0 against; the stance model read 2 documents naming both)</title>") in text
-    assert "Olaf Scholz \u2192 France: mean \u22120.75 over 1 statement in 1 document " in text
+    assert ("<title>Emmanuel Macron \u2192 Olaf Scholz: mean +0.43 over 2 documents (2 statements;"
+            " 1 favor, 0 against; the stance model read 2 documents naming both)</title>") in text
+    assert "Olaf Scholz \u2192 France: mean \u22120.75 over 1 document (1 statement; " in text
     counts = re.findall(r'<text class="cell-count"[^>]*>(\d+)</text>', text)
-    assert sorted(map(int, counts)) == statement_counts(sample)
-    assert "(the article) \u2192 Olaf Scholz: mean \u22120.26 over 5 statements" in text
+    assert sorted(map(int, counts)) == document_counts(sample)
+    # Scholz is named in five sentences of four documents: the cell shows 4.
+    assert "(the article) \u2192 Olaf Scholz: mean \u22120.26 over 4 documents (5 statements;" in text
+    assert re.search(r'data-holder-id="article" data-target-id="person:olaf_scholz" '
+                     r'data-score="-0.263" data-docs="4" data-statements="5">', text)
 
 
 def test_evidence_sections(page):
@@ -106,6 +109,24 @@ def test_evidence_sections(page):
     assert sections == ["person:olaf_scholz", "country:FRA", "person:emmanuel_macron", "country:DEU", "org:european_commission"]
     assert len(page.find("li", "evidence")) == 15  # three per actor
     assert "Critics blasted Olaf Scholz for the delays." in page.text
+
+
+def test_evidence_comes_from_distinct_documents_and_counts_agreement(report, sample):
+    text = report.read_text(encoding="utf-8")
+    frame = read_frame(sample, "actor_sentiment")
+    for section in re.findall(r'<section class="actor-evidence".*?</section>', text, re.S):
+        actor = re.search(r'data-actor-id="([^"]+)"', section).group(1)
+        scores = frame[frame.actor_id == actor].set_index("doc_id").score.astype(float)
+        docs = re.findall(r'<li class="evidence" data-score="[^"]+" data-doc-id="([^"]+)"', section)
+        first = docs[:min(len(docs), len(scores))]
+        assert len(set(first)) == len(first), (actor, docs)  # one per document first
+        for score, agree, total in re.findall(r'<li class="evidence" data-score="([^"]+)".*?'
+                                              r'data-agree="(\d+)" data-docs="(\d+)"', section):
+            score = float(score)
+            same = (scores > 0.05) if score > 0.05 else (scores < -0.05) if score < -0.05 else \
+                scores.abs() <= 0.05
+            assert (int(agree), int(total)) == (int(same.sum()), len(scores)), actor
+    assert re.search(r'>1 of 4 documents agree</span>', text)
 
 
 def test_text_is_escaped_and_urls_inert(report, page):
@@ -196,7 +217,7 @@ def test_renders_in_chromium(report, sample, tmp_path):
     assert probe["heatmap"][0] > 300 and probe["heatmap"][1] > 150
     assert len(probe["lines"]) == 5 and all(length > 50 for length in probe["lines"])
     assert probe["points"] == expected_points(sample)
-    assert probe["cells"] == len(statement_counts(sample)) and len(set(probe["fills"])) > 3
+    assert probe["cells"] == len(document_counts(sample)) and len(set(probe["fills"])) > 3
     assert probe["evidence"] == 15
 
 

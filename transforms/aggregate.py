@@ -12,6 +12,7 @@ from apache_beam.pvalue import PCollection
 from stancebeam.classifier.model import LABELS
 from stancebeam.transforms.elements import AnalysedDocument, ClassifiedDocument, MentionSentiment, TableRow
 from stancebeam.transforms.gazetteer import Actor
+from stancebeam.transforms.repeats import first_of_repeats
 from stancebeam.transforms.speakers import ARTICLE
 from stancebeam.transforms.stance import (PAIR_MODEL, grouped, pair_statements, sentiment_statements,
                                           summarise)
@@ -66,9 +67,15 @@ def mention_row(c: MentionSentiment, run: RunInfo) -> dict:
             "score": c.probs[2] - c.probs[0]}
 
 
+def distinct_mentions(classified: list[MentionSentiment]) -> list[MentionSentiment]:
+    """The mentions less those in a near-duplicate of an earlier sentence (transforms/repeats.py)."""
+    return first_of_repeats(classified, lambda c: c.mention.sentence_index, lambda c: c.mention.sentence)
+
+
 def actor_sentiment_rows(doc_id: str, classified: list[MentionSentiment], run: RunInfo) -> Iterable[dict]:
+    """One row per actor: means over its mentions, a repeated sentence counting once."""
     by_actor = defaultdict(list)
-    for c in classified:
+    for c in distinct_mentions(classified):
         by_actor[c.mention.actor.actor_id].append(c)
     for actor_id in sorted(by_actor):
         group = by_actor[actor_id]
@@ -86,6 +93,8 @@ def stance_rows(document: ClassifiedDocument, classified: list[MentionSentiment]
                 cues: frozenset = frozenset()) -> Iterable[dict]:
     """Holder -> target rows from the document's statements (transforms/stance.py).
 
+    A sentence the document repeats (near-duplicates, transforms/repeats.py) is one statement.
+
     The pair model's answers come first; a (sentence, holder, target) it did not answer falls
     back to the target's sentiment in the holder's sentence (an unnamed speaker, a capped pair,
     or the article).
@@ -95,6 +104,9 @@ def stance_rows(document: ClassifiedDocument, classified: list[MentionSentiment]
                   for s in pair_statements(p.pair.first, p.pair.second, p.probs, cues)]
     covered = {(s.target.sentence_index, s.holder_id, s.target.actor.actor_id) for s in statements}
     statements += sentiment_statements(classified, covered)
+    # A repeated sentence is one statement, however often the document repeats it.
+    statements = first_of_repeats(statements, lambda s: s.target.sentence_index,
+                                  lambda s: s.target.sentence)
     groups = grouped(statements)
     for holder_id, target_id in sorted(groups):
         group = groups[(holder_id, target_id)]
@@ -109,7 +121,8 @@ def stance_rows(document: ClassifiedDocument, classified: list[MentionSentiment]
 
 def document_row(analysed: AnalysedDocument, classified: list[MentionSentiment], run: RunInfo) -> dict:
     d = analysed.document
-    tone = float(np.mean([c.score for c in classified])) if classified else None
+    distinct = distinct_mentions(classified)
+    tone = float(np.mean([c.score for c in distinct])) if distinct else None
     return {"run_id": run.run_id, "model_id": run.model_id, "doc_id": d.doc_id, "origin": d.origin,
             "title": d.title, "date": d.date, "source": d.source, "url": d.url,
             "n_chars": d.n_chars, "n_chars_processed": analysed.n_chars_processed,
