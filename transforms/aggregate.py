@@ -11,6 +11,7 @@ from apache_beam.pvalue import PCollection
 
 from stancebeam.classifier.model import LABELS
 from stancebeam.transforms.elements import AnalysedDocument, ClassifiedDocument, MentionSentiment, TableRow
+from stancebeam.transforms.faults import fault_point
 from stancebeam.transforms.gazetteer import Actor
 from stancebeam.transforms.speakers import ARTICLE
 from stancebeam.transforms.stance import (PAIR_MODEL, grouped, pair_statements, sentiment_statements,
@@ -139,6 +140,7 @@ class AggregateDocumentFn(beam.DoFn):
         analysed = document.analysed
         classified = sorted(document.sentiments, key=lambda c: c.mention.index)
         d = analysed.document
+        fault_point("analysis")
         self.documents.inc()
         yield TableRow("documents", d.date, document_row(analysed, classified, self.run))
         for c in classified:
