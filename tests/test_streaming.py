@@ -88,7 +88,7 @@ def test_parquet_sink_writes_the_explicit_schema():
     sink, buffer = ParquetSink("errors"), io.BytesIO()
     sink.open(buffer)
     row = {"run_id": "r", "model_id": "m", "error_id": "e1", "origin": "o", "doc_id": None,
-           "stage": "parse", "severity": "rejected", "reason": "bad", "excerpt": "{"}
+           "stage": "parse", "severity": "rejected", "reason": "bad", "excerpt": "{", "analysed_at": None}
     sink.write(TableRow("errors", None, row))
     sink.flush()
     table = pq.read_table(io.BytesIO(buffer.getvalue()))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import defaultdict
 from typing import Iterable
 
@@ -14,6 +15,7 @@ from stancebeam.transforms.elements import AnalysedDocument, ClassifiedDocument,
 from stancebeam.transforms.faults import fault_point
 from stancebeam.transforms.gazetteer import Actor
 from stancebeam.transforms.speakers import ARTICLE
+from stancebeam.transforms.schemas import VERSION_COLUMN
 from stancebeam.transforms.stance import (PAIR_MODEL, grouped, pair_statements, sentiment_statements,
                                           summarise)
 
@@ -142,14 +144,16 @@ class AggregateDocumentFn(beam.DoFn):
         d = analysed.document
         fault_point("analysis")
         self.documents.inc()
-        yield TableRow("documents", d.date, document_row(analysed, classified, self.run))
+        # One stamp for all of this document's rows: readers keep the latest version per doc_id.
+        version = {VERSION_COLUMN: dt.datetime.now(dt.timezone.utc)}
+        yield TableRow("documents", d.date, {**document_row(analysed, classified, self.run), **version})
         for c in classified:
-            yield TableRow("mentions", d.date, mention_row(c, self.run))
+            yield TableRow("mentions", d.date, {**mention_row(c, self.run), **version})
         for row in actor_sentiment_rows(d.doc_id, classified, self.run):
             self.actors.inc()
-            yield TableRow("actor_sentiment", d.date, row)
+            yield TableRow("actor_sentiment", d.date, {**row, **version})
         for row in stance_rows(document, classified, self.run, self.cues):
-            yield TableRow("actor_stance", d.date, row)
+            yield TableRow("actor_stance", d.date, {**row, **version})
 
 
 @beam.typehints.with_input_types(ClassifiedDocument)

@@ -61,7 +61,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from stancebeam.transforms.elements import ErrorRecord, TableRow, stable_hash
 from stancebeam.transforms.faults import fault_point
-from stancebeam.transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, partition_value
+from stancebeam.transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, VERSION_COLUMN, partition_value
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ log = logging.getLogger(__name__)
 def error_row(error: ErrorRecord, run_id: str, model_id: str) -> TableRow:
     return TableRow("errors", error.date, {
         "run_id": run_id, "model_id": model_id, "error_id": error.error_id, "origin": error.origin, "doc_id": error.doc_id,
-        "stage": error.stage, "severity": error.severity, "reason": error.reason, "excerpt": error.excerpt})
+        "stage": error.stage, "severity": error.severity, "reason": error.reason, "excerpt": error.excerpt,
+        VERSION_COLUMN: dt.datetime.now(dt.timezone.utc)})
 
 
 @beam.typehints.with_input_types(ErrorRecord)
@@ -229,6 +230,15 @@ class StageRowsFn(beam.DoFn):
         return key, (path, len(rows))
 
 
+def conform(part: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A batch of an existing final file in `schema`: nullable columns it lacks (written before they
+    were added, like analysed_at) become nulls instead of making the old file unreadable."""
+    for field in schema:
+        if field.name not in part.column_names and field.nullable:
+            part = part.append_column(field.name, pa.nulls(part.num_rows, field.type))
+    return part.select(schema.names).cast(schema)
+
+
 class _OldFileError(Exception):
     """Reading the existing final file failed (unreadable, or from an incompatible version)."""
 
@@ -345,7 +355,7 @@ class CommitPartitionFn(beam.DoFn):
                 try:
                     with _open(old) as g:
                         for batch in pq.ParquetFile(g).iter_batches(batch_size=BATCH_ROWS):
-                            part = pa.Table.from_batches([batch]).cast(schema)
+                            part = conform(pa.Table.from_batches([batch]), schema)
                             add(part.filter(pc.invert(pc.is_in(part[owner], value_set=owners))))
                 except Exception as e:
                     raise _OldFileError() from e
