@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import secrets
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, TypeOptions
@@ -48,7 +49,14 @@ class JobSettings:
 
 
 def make_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("run-%Y%m%dT%H%M%SZ")
+    """`run-20261130T135441.123456Z-1f2e3d4c`: UTC time to the microsecond, then 32 random bits.
+
+    The time alone is not unique (two runs launched in the same second got the same id); the
+    random suffix makes a clash of two launches in the same microsecond a 1 in 4e9 chance. Ids
+    of the same format sort by launch time.
+    """
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"run-{stamp}-{secrets.token_hex(4)}"
 
 
 def job_settings(config: dict, opts: StancebeamOptions) -> JobSettings:

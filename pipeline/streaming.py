@@ -44,7 +44,9 @@ class AnalyseMessages(beam.PTransform[PCollection[PubsubMessage], PCollection]):
     timestamps the Pub/Sub watermark follows the backlog's oldest publish time, so data is late
     only if the runner's watermark estimate runs ahead of a delivery; Beam drops such data at the
     first GroupByKey (Dataflow counts it; the Python SDK has no counter for it).
-    A redelivered message in the same window becomes a `dedupe` row of the errors table.
+    A redelivered message in the same window becomes a `dedupe` row of the errors table; one in
+    a later window (or a late pane) gets rows there too, and readers keep only the latest version
+    of the document (analysis/tables.py), so it still counts once.
     """
 
     def __init__(self, settings: JobSettings, subscription: str, window_seconds: int, output: str,

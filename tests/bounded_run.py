@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import apache_beam as beam
 from apache_beam.runners.runner import PipelineResult, PipelineState
@@ -13,23 +14,26 @@ CANCEL_WAIT_SECONDS = 2
 
 
 class BoundedRunPipeline(beam.Pipeline):
-    """A pipeline whose run() result stops the job after `seconds`."""
+    """A pipeline whose run() result stops the job after `seconds`, or once `done` is set."""
 
-    def __init__(self, seconds: float, **kwargs):
+    def __init__(self, seconds: float, done: threading.Event | None = None, **kwargs):
         super().__init__(**kwargs)
         self.seconds = seconds
+        self.done = done
 
     def run(self, test_runner_api="AUTO"):
-        return BoundedRunResult(super().run(test_runner_api), self.seconds)
+        return BoundedRunResult(super().run(test_runner_api), self.seconds, self.done)
 
 
 class BoundedRunResult(PipelineResult):
-    """Wraps a running job: wait_until_finish() waits at most `seconds`, then cancels the job."""
+    """Wraps a running job: wait_until_finish() waits at most `seconds` (less if `done` is set),
+    then cancels the job."""
 
-    def __init__(self, result: PipelineResult, seconds: float):
+    def __init__(self, result: PipelineResult, seconds: float, done: threading.Event | None = None):
         super().__init__(result.state)
         self._result = result
         self.seconds = seconds
+        self.done = done
 
     @property
     def state(self):
@@ -74,6 +78,8 @@ class BoundedRunResult(PipelineResult):
 
         waiter = threading.Thread(target=wait, name="stancebeam-bounded-run", daemon=True)
         waiter.start()
-        waiter.join(self.seconds)
+        deadline = time.monotonic() + self.seconds
+        while waiter.is_alive() and time.monotonic() < deadline and not (self.done and self.done.is_set()):
+            waiter.join(min(0.5, max(0.0, deadline - time.monotonic())))
         if failure:
             raise failure[0]

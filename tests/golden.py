@@ -2,7 +2,7 @@
 
 `python -m tests.golden` runs this checkout's pipeline on `golden_input` with the tiny test
 models (seed 0: the same weights in every process) and rewrites GOLDEN; tests/test_golden.py
-re-runs it and compares. Canonical means: run_id dropped, the input folder replaced by
+re-runs it and compares. Canonical means: run_id and analysed_at dropped, the input folder replaced by
 `<input>`, error_id checked then dropped (it hashes the absolute origin), floats rounded, long
 strings replaced by a prefix and a digest, rows sorted.
 """
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from stancebeam.transforms.elements import stable_hash
-from stancebeam.transforms.schemas import TABLES
+from stancebeam.transforms.schemas import TABLES, VERSION_COLUMN
 from tests.conftest import DATA, ROOT, corpus_texts
 
 GOLDEN = DATA / "golden" / "mixed-tiny.json.gz"
@@ -66,7 +66,7 @@ def canonical_tables(out: Path, input_folder: Path) -> dict[str, dict]:
     tables = {}
     for name in TABLES:
         data = ds.dataset(out / name, partitioning=PARTITIONING).to_table()
-        columns = [c for c in data.column_names if c not in ("run_id", "error_id")]
+        columns = [c for c in data.column_names if c not in ("run_id", "error_id", VERSION_COLUMN)]
         rows = []
         for row in data.to_pylist():
             if name == "errors":

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -14,13 +15,13 @@ import apache_beam as beam
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.io.gcp.pubsub import PubsubMessage
+from apache_beam.io.gcp.pubsub import PubsubMessage, ReadFromPubSub
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import FixedWindows, GlobalWindow, IntervalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Duration
 
-from stancebeam.pipeline.builder import job_settings
+from stancebeam.pipeline.builder import job_settings, new_pipeline
 from stancebeam.pipeline.config import load_config
 from stancebeam.pipeline.options import StancebeamOptions
 from stancebeam.pipeline.options import validate
@@ -88,7 +89,7 @@ def test_parquet_sink_writes_the_explicit_schema():
     sink, buffer = ParquetSink("errors"), io.BytesIO()
     sink.open(buffer)
     row = {"run_id": "r", "model_id": "m", "error_id": "e1", "origin": "o", "doc_id": None,
-           "stage": "parse", "severity": "rejected", "reason": "bad", "excerpt": "{"}
+           "stage": "parse", "severity": "rejected", "reason": "bad", "excerpt": "{", "analysed_at": None}
     sink.write(TableRow("errors", None, row))
     sink.flush()
     table = pq.read_table(io.BytesIO(buffer.getvalue()))
@@ -178,9 +179,10 @@ def test_late_document_within_allowed_lateness_keeps_its_mentions(tmp_path, tiny
 
 EMULATOR_START_TIMEOUT_S = 60
 WINDOW_SECONDS = 2  # short, so that waiting for a window to close costs little
-# The DirectRunner never finishes a Pub/Sub read: the run is cancelled after RUN_SECONDS. The
-# window is written about 6 s after the start here; if documents are missing, raise this.
-RUN_SECONDS = 15
+# The DirectRunner never finishes a Pub/Sub read: the run is cancelled once the expected rows are
+# written, or after RUN_SECONDS. The window is written about 6 s after the start on a quiet
+# machine, several times that on a busy one; if documents are missing, raise this.
+RUN_SECONDS = 180
 
 
 def free_port() -> int:
@@ -240,6 +242,23 @@ def wait_for_a_fresh_window(seconds: int, margin: float = 1.0) -> None:
         time.sleep(left + 0.1)
 
 
+def set_when(done: threading.Event, condition, timeout: float, settle: float = 1.0) -> None:
+    """Sets `done` once `condition()` holds (then `settle` s more, for the window's other files)."""
+    def watch():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if condition():
+                    time.sleep(settle)
+                    break
+            except duckdb.Error:  # no files yet
+                pass
+            time.sleep(0.5)
+        done.set()
+
+    threading.Thread(target=watch, name="stancebeam-test-watch", daemon=True).start()
+
+
 def test_pubsub_messages_become_tables_exactly_once(pubsub_emulator, tmp_path, tiny_config):
     from google.cloud import pubsub_v1
 
@@ -259,7 +278,11 @@ def test_pubsub_messages_become_tables_exactly_once(pubsub_emulator, tmp_path, t
     options = make_options(["--streaming", f"--input-subscription={SUBSCRIPTION}", f"--output={out}",
                             f"--config={tiny_config}", f"--window-seconds={WINDOW_SECONDS}", "--run-id=pubsub-test"])
     settings = job_settings(load_config(str(tiny_config)), validate(options))
-    pipeline = build_streaming_pipeline(options, settings, functools.partial(BoundedRunPipeline, RUN_SECONDS))
+    done = threading.Event()
+    set_when(done, lambda: (len(query(f"select doc_id from {table_sql(out, 'documents')}")) == 3
+                            and len(query(f"select origin from {table_sql(out, 'errors')}")) == 2), RUN_SECONDS,
+             settle=3.0)  # time for rows that should not come
+    pipeline = build_streaming_pipeline(options, settings, functools.partial(BoundedRunPipeline, RUN_SECONDS, done))
     pipeline.run().wait_until_finish()
 
     documents = query(f"select doc_id, origin from {table_sql(out, 'documents')}")
@@ -271,3 +294,82 @@ def test_pubsub_messages_become_tables_exactly_once(pubsub_emulator, tmp_path, t
     for table in TABLES:
         for path in files_of(out, table):
             assert pq.read_metadata(path).num_rows > 0, path  # a valid Parquet footer
+
+
+REDELIVERY_RUN_SECONDS = 180  # an upper bound: the run stops as soon as both windows are written
+
+
+def windows_written(root: Path, table: str) -> set[str]:
+    """The window starts of the table's files ('part-<start>-<end>-...')."""
+    return {f.name.split("-")[1] for f in files_of(root, table)}
+
+
+def test_a_document_delivered_again_in_a_later_window_counts_once(pubsub_emulator, tmp_path, tiny_config, capsys):
+    from google.cloud import pubsub_v1
+
+    from stancebeam.analysis.query import main as query_main
+
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path("test-project", "redelivery")
+    subscription = "projects/test-project/subscriptions/redelivery-sub"
+    publisher.create_topic(name=topic, timeout=30)
+    subscriber.create_subscription(name=subscription, topic=topic, timeout=30)
+    out = tmp_path / "out"
+    done, failures = threading.Event(), []
+
+    def publish(payload: str) -> None:
+        publisher.publish(topic, payload.encode("utf-8")).result(timeout=30)
+
+    def until_written(n_windows: int, deadline: float) -> None:
+        # The DirectRunner moves the Pub/Sub watermark when a pull returns: keep messages coming
+        # (malformed ones, rows of the errors table only) until the window is written.
+        while not all(len(windows_written(out, t)) >= n_windows for t in ("documents", "mentions")):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"window {n_windows} not written in time; see REDELIVERY_RUN_SECONDS")
+            publish("tick, not a document")
+            time.sleep(1)
+
+    def publish_twice():
+        try:
+            deadline = time.monotonic() + REDELIVERY_RUN_SECONDS - 5
+            publish(LINES[0])
+            until_written(1, deadline)  # the document's window is written...
+            publish(LINES[0])  # ...then the same document arrives again (a new message)
+            until_written(2, deadline)
+            time.sleep(1)  # the other tables' files of that window
+        except BaseException as e:
+            failures.append(e)
+        finally:
+            done.set()
+
+    options = make_options(["--streaming", f"--input-subscription={subscription}", f"--output={out}",
+                            f"--config={tiny_config}", f"--window-seconds={WINDOW_SECONDS}"])
+    settings = job_settings(load_config(str(tiny_config)), validate(options))
+    # build_streaming_pipeline, with allowed lateness: the DirectRunner sets the Pub/Sub watermark
+    # to the wall clock after every pull, whatever is still in flight, so on a busy machine rows
+    # that take seconds to analyse reach the writer's GroupByKey late and are dropped (seen here:
+    # the redelivered document and the ticks around it vanished). Real runners hold the watermark.
+    pipeline = new_pipeline(options, functools.partial(BoundedRunPipeline, REDELIVERY_RUN_SECONDS, done))
+    _ = (pipeline
+         | "ReadPubSub" >> ReadFromPubSub(subscription=subscription, with_attributes=True)
+         | "AnalyseMessages" >> AnalyseMessages(settings, subscription, WINDOW_SECONDS, str(out),
+                                                allowed_lateness_seconds=REDELIVERY_RUN_SECONDS))
+    publisher_thread = threading.Thread(target=publish_twice, daemon=True)
+    publisher_thread.start()
+    pipeline.run().wait_until_finish()
+    publisher_thread.join(10)
+    assert not failures, failures
+
+    raw = query(f"select doc_id, parse_filename(filename) from {table_sql(out, 'documents')}")
+    assert [d for d, _ in raw] == [DOC_IDS[0], DOC_IDS[0]]  # rows in two windows' files
+    assert len({name.split("-")[1] for _, name in raw}) == 2
+    assert query_main([str(out), "select count(*) as documents, count(distinct doc_id) as ids from documents",
+                       "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"documents": 1, "ids": 1}]
+    assert query_main([str(out), "--preset", "top-praised", "--param", "min_mentions=1", "--format", "json"]) == 0
+    praised = json.loads(capsys.readouterr().out)
+    assert praised == [] or max(r["n_docs"] for r in praised) == 1
+    assert query_main([str(out), "--preset", "top-criticised", "--param", "min_mentions=1", "--format", "json"]) == 0
+    criticised = json.loads(capsys.readouterr().out)
+    assert criticised == [] or max(r["n_docs"] for r in criticised) == 1
+    assert praised or criticised  # the document's actors are counted, once

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import defaultdict
 from typing import Iterable
 
@@ -11,9 +12,11 @@ from apache_beam.pvalue import PCollection
 
 from stancebeam.classifier.model import LABELS
 from stancebeam.transforms.elements import AnalysedDocument, ClassifiedDocument, MentionSentiment, TableRow
+from stancebeam.transforms.faults import fault_point
 from stancebeam.transforms.gazetteer import Actor
 from stancebeam.transforms.repeats import first_of_repeats
 from stancebeam.transforms.speakers import ARTICLE
+from stancebeam.transforms.schemas import VERSION_COLUMN
 from stancebeam.transforms.stance import (PAIR_MODEL, grouped, pair_statements, sentiment_statements,
                                           summarise)
 
@@ -152,15 +155,18 @@ class AggregateDocumentFn(beam.DoFn):
         analysed = document.analysed
         classified = sorted(document.sentiments, key=lambda c: c.mention.index)
         d = analysed.document
+        fault_point("analysis")
         self.documents.inc()
-        yield TableRow("documents", d.date, document_row(analysed, classified, self.run))
+        # One stamp for all of this document's rows: readers keep the latest version per doc_id.
+        version = {VERSION_COLUMN: dt.datetime.now(dt.timezone.utc)}
+        yield TableRow("documents", d.date, {**document_row(analysed, classified, self.run), **version})
         for c in classified:
-            yield TableRow("mentions", d.date, mention_row(c, self.run))
+            yield TableRow("mentions", d.date, {**mention_row(c, self.run), **version})
         for row in actor_sentiment_rows(d.doc_id, classified, self.run):
             self.actors.inc()
-            yield TableRow("actor_sentiment", d.date, row)
+            yield TableRow("actor_sentiment", d.date, {**row, **version})
         for row in stance_rows(document, classified, self.run, self.cues):
-            yield TableRow("actor_stance", d.date, row)
+            yield TableRow("actor_stance", d.date, {**row, **version})
 
 
 @beam.typehints.with_input_types(ClassifiedDocument)

@@ -46,6 +46,13 @@ _RUN = [
     pa.field("model_id", pa.string(), nullable=False),
 ]
 
+# When the row's document was analysed (errors: when the error row was made). All rows that one
+# analysis of a document produced share the value, so it names that version of the document's
+# rows: readers keep the latest version per doc_id (analysis/tables.py). Last in every table,
+# and nullable, because outputs written before it lack it.
+VERSION_COLUMN = "analysed_at"
+_VERSION = pa.field(VERSION_COLUMN, pa.timestamp("us", tz="UTC"))
+
 DOCUMENTS = pa.schema([
     *_RUN,
     pa.field("doc_id", pa.string(), nullable=False),
@@ -62,6 +69,7 @@ DOCUMENTS = pa.schema([
     pa.field("n_statements", pa.int32(), nullable=False),  # sentences with an identified speaker
     pa.field("tone", pa.float32()),  # mean mention score p(pos)-p(neg); null without mentions
     pa.field("tone_label", pa.string()),
+    _VERSION,
 ])
 
 MENTIONS = pa.schema([
@@ -87,6 +95,7 @@ MENTIONS = pa.schema([
     pa.field("label", pa.string(), nullable=False),
     *_PROBS,
     pa.field("score", pa.float32(), nullable=False),  # p_positive - p_negative
+    _VERSION,
 ])
 
 ACTOR_SENTIMENT = pa.schema([
@@ -102,6 +111,7 @@ ACTOR_SENTIMENT = pa.schema([
     pa.field("label", pa.string(), nullable=False),
     pa.field("evidence_sentence", pa.string(), nullable=False),  # strongest signal
     pa.field("evidence", pa.list_(EVIDENCE), nullable=False),  # top mentions, strongest first
+    _VERSION,
 ])
 
 ACTOR_STANCE = pa.schema([
@@ -123,6 +133,7 @@ ACTOR_STANCE = pa.schema([
     pa.field("source", pa.string(), nullable=False),
     pa.field("evidence_sentence", pa.string(), nullable=False),
     pa.field("evidence", pa.list_(STANCE_EVIDENCE), nullable=False),
+    _VERSION,
 ])
 
 ERRORS = pa.schema([
@@ -134,6 +145,7 @@ ERRORS = pa.schema([
     pa.field("severity", pa.string(), nullable=False),  # rejected: document dropped; warning: kept
     pa.field("reason", pa.string(), nullable=False),
     pa.field("excerpt", pa.string()),
+    _VERSION,
 ])
 
 TABLES: dict[str, pa.Schema] = {

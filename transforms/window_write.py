@@ -126,7 +126,8 @@ class WriteWindowedTables(beam.PTransform[PCollection[TableRow], PCollection]):
     """Windowed TableRows -> ROOT/<table>/published_date=<date>/part-<window>-....parquet.
 
     Unlike the batch WriteTables, files are never rewritten: each window (and each late firing of
-    it) adds files, so the same document delivered in two windows has rows in both.
+    it) adds files, so the same document delivered in two windows has rows in both. Readers see
+    the latest version only (its rows share `analysed_at`; analysis/tables.py).
     """
 
     def __init__(self, root: str):

@@ -22,12 +22,30 @@ grow with the corpus. Instead, in two steps:
    what is left of the run's staging folder.
 
 `<token>` is new for every WriteTables application and run, so runs into one output do not collide.
+
+Concurrent runs into one output: the read-merge-rename of a final file is a critical section.
+Two runs committing the same file at once would each merge into the same old file, and the
+last rename would drop the other run's rows. So each commit holds an exclusive lock on that
+file (`commit_lock`): on local disks an `flock` on `<root>/_locks/<table>/<partition>/<file>.lock`,
+which the kernel releases when the process dies (SIGKILL included), so a crashed run never
+leaves a stale lock. Object stores have no such lock; see docs/tables.md ("Concurrent runs") for
+the precondition-based mechanism (GCS `ifGenerationMatch`, S3 `If-None-Match`) and why one
+writer per object-store output is the supported setting until then.
+
+A run killed at any point leaves only files that readers skip (staged `*.parquet.tmp`, a
+commit's `part-*.parquet.tmp-<id>`), and final files that each hold a consistent set of rows per
+document; rerunning it rewrites its documents' rows. The next commit of a file removes that
+file's leftover temporary files; staging folders untouched for `STALE_STAGING_SECONDS` are
+removed at the end of a later run (tests/test_faults.py).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import logging
 import os
+import time
 import uuid
 from typing import Iterable, Optional
 
@@ -42,7 +60,8 @@ from apache_beam.pvalue import PCollection
 from apache_beam.transforms.window import GlobalWindows
 
 from stancebeam.transforms.elements import ErrorRecord, TableRow, stable_hash
-from stancebeam.transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, partition_value
+from stancebeam.transforms.faults import fault_point
+from stancebeam.transforms.schemas import PARTITION_COLUMN, ROW_OWNER, TABLES, VERSION_COLUMN, partition_value
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +69,8 @@ log = logging.getLogger(__name__)
 def error_row(error: ErrorRecord, run_id: str, model_id: str) -> TableRow:
     return TableRow("errors", error.date, {
         "run_id": run_id, "model_id": model_id, "error_id": error.error_id, "origin": error.origin, "doc_id": error.doc_id,
-        "stage": error.stage, "severity": error.severity, "reason": error.reason, "excerpt": error.excerpt})
+        "stage": error.stage, "severity": error.severity, "reason": error.reason, "excerpt": error.excerpt,
+        VERSION_COLUMN: dt.datetime.now(dt.timezone.utc)})
 
 
 @beam.typehints.with_input_types(ErrorRecord)
@@ -91,6 +111,12 @@ def ensure_dir(path: str) -> None:
 
 
 STAGING = "_staging"
+LOCKS = "_locks"
+LOCK_TIMEOUT_SECONDS = 1800  # a commit rewrites one file: far less, unless a writer hangs
+LOCK_POLL_SECONDS = 0.05
+# A staging folder nothing has written to for this long belongs to a dead run. Generous: a
+# live batch run stages everything before it commits, and staged files wait for the commit.
+STALE_STAGING_SECONDS = 24 * 3600
 STAGE_ROWS = 5_000  # rows one StageRowsFn holds in memory before it flushes
 ROW_GROUP_ROWS = 50_000  # rows a commit buffers before it writes a row group
 BATCH_ROWS = 10_000  # rows read per batch from an existing final file
@@ -117,6 +143,46 @@ def _open(path: str):
 
 def _create(path: str):
     return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def is_local(path: str) -> bool:
+    return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
+
+
+@contextlib.contextmanager
+def commit_lock(root: str, path: str, timeout: float = LOCK_TIMEOUT_SECONDS):
+    """Holds the exclusive lock on final file `path` (under output `root`) while the block runs.
+
+    Local disks: `flock` on a lock file under `<root>/_locks/`, mirroring the final file's path.
+    Lock files are never deleted (deleting one while another process waits on it would let a
+    third process lock a new file at the same path), and hold nothing: the lock lives in the
+    kernel and ends with the process that holds it. Each commit opens the file itself, so
+    commits in threads of one process exclude each other too.
+    Other filesystems: no lock (docs/tables.md, "Concurrent runs").
+    """
+    if not is_local(path):
+        yield
+        return
+    relative = os.path.relpath(path, root)
+    lock_path = os.path.join(root, LOCKS, f"{relative}.lock")
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path}: another writer has held {lock_path} for {timeout} s")
+                time.sleep(LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @beam.typehints.with_input_types(TableRow)
@@ -164,6 +230,15 @@ class StageRowsFn(beam.DoFn):
         return key, (path, len(rows))
 
 
+def conform(part: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A batch of an existing final file in `schema`: nullable columns it lacks (written before they
+    were added, like analysed_at) become nulls instead of making the old file unreadable."""
+    for field in schema:
+        if field.name not in part.column_names and field.nullable:
+            part = part.append_column(field.name, pa.nulls(part.num_rows, field.type))
+    return part.select(schema.names).cast(schema)
+
+
 class _OldFileError(Exception):
     """Reading the existing final file failed (unreadable, or from an incompatible version)."""
 
@@ -192,7 +267,10 @@ class CommitPartitionFn(beam.DoFn):
         # bundle whose earlier attempt already committed this file.
         present = [p for p in paths if FileSystems.exists(p)]
         if len(present) == len(paths):
-            present = self._commit(table, final_path(self.root, key), paths, n_rows)
+            fault_point("commit")
+            path = final_path(self.root, key)
+            with commit_lock(self.root, path):
+                present = self._commit(table, path, paths, n_rows)
         else:
             log.info("%s was committed by an earlier attempt", final_path(self.root, key))
         self._delete(present)
@@ -200,10 +278,12 @@ class CommitPartitionFn(beam.DoFn):
         yield table, n_rows
 
     def _commit(self, table: str, path: str, staged: list[str], n_rows: int) -> list[str]:
-        """Writes the final file; returns the staged files left to delete."""
+        """Writes the final file; returns the staged files left to delete. Runs under commit_lock."""
+        self._remove_leftovers(path)
         old = path if FileSystems.exists(path) else None
         ensure_dir(FileSystems.split(path)[0])
         if old is None and len(staged) == 1 and n_rows <= self.row_group_rows:
+            self._before_rename(path)
             # A new file from one staged file (most files of a first run: one per table and
             # date): that file already has the final schema, compression and a single row
             # group, so the rename is the commit. Re-writing it cost 2.9 of 4.1 s of the
@@ -222,8 +302,26 @@ class CommitPartitionFn(beam.DoFn):
         except BaseException:
             self._delete([tmp])
             raise
+        self._before_rename(path)
         FileSystems.rename([tmp], [path])
         return staged
+
+    def _before_rename(self, path: str) -> None:
+        """The point between reading the old file and replacing it: tests interleave commits here."""
+        fault_point("rename")
+
+    def _remove_leftovers(self, path: str) -> None:
+        """Deletes `path.tmp-*` of commits that died before their rename.
+
+        Only on local disks, where the caller holds the file's lock, so no live commit of this
+        file can own one; elsewhere they are left (readers skip them).
+        """
+        if is_local(path):
+            try:
+                left = [m.path for r in FileSystems.match([f"{path}.tmp-*"]) for m in r.metadata_list]
+            except Exception:  # nothing matched, or the folder does not exist yet
+                left = []
+            self._delete(left)
 
     @staticmethod
     def _owners(staged: list[str], owner: str) -> pa.Array:
@@ -257,7 +355,7 @@ class CommitPartitionFn(beam.DoFn):
                 try:
                     with _open(old) as g:
                         for batch in pq.ParquetFile(g).iter_batches(batch_size=BATCH_ROWS):
-                            part = pa.Table.from_batches([batch]).cast(schema)
+                            part = conform(pa.Table.from_batches([batch]), schema)
                             add(part.filter(pc.invert(pc.is_in(part[owner], value_set=owners))))
                 except Exception as e:
                     raise _OldFileError() from e
@@ -276,9 +374,11 @@ class CommitPartitionFn(beam.DoFn):
                 log.warning("could not delete %s: %s", paths, e)
 
 
-def remove_staging(_, staging: str) -> None:
+def remove_staging(_, staging: str, stale_after: float = STALE_STAGING_SECONDS) -> None:
     """Best effort, after every commit: delete what is left in the run's staging folder (files of
-    failed attempts) and, on local disks, the folder itself and `_staging` when empty."""
+    failed attempts) and, on local disks, the folder itself and `_staging` when empty. Also
+    removes other runs' staging folders untouched for `stale_after` seconds (dead runs')."""
+    remove_stale_staging(os.path.dirname(staging.rstrip("/")), staging, stale_after)
     try:
         left = [m.path for r in FileSystems.match([FileSystems.join(staging, "*")]) for m in r.metadata_list]
         if left:
@@ -291,6 +391,33 @@ def remove_staging(_, staging: str) -> None:
                 os.rmdir(folder)  # only if empty: other runs may be staging in `_staging`
             except OSError:
                 pass
+
+
+def remove_stale_staging(parent: str, own: str, stale_after: float) -> None:
+    """Deletes the staging folders under `parent` (but `own`) whose newest file is older than
+    `stale_after` seconds: a live run keeps writing or committing its own."""
+    try:
+        metadata = [m for r in FileSystems.match([FileSystems.join(parent, "*", "*")]) for m in r.metadata_list]
+    except Exception:  # no `_staging` folder, or nothing in it
+        return
+    newest: dict[str, float] = {}
+    files: dict[str, list[str]] = {}
+    for m in metadata:
+        folder = FileSystems.split(m.path)[0]
+        if folder.rstrip("/") == own.rstrip("/"):
+            continue
+        newest[folder] = max(newest.get(folder, 0.0), m.last_updated_in_seconds or 0.0)
+        files.setdefault(folder, []).append(m.path)
+    cutoff = time.time() - stale_after
+    for folder, paths in files.items():
+        if newest[folder] < cutoff:
+            log.info("removing the staging folder of a dead run: %s (%d files)", folder, len(paths))
+            CommitPartitionFn._delete(paths)
+            if is_local(folder):
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass
 
 
 @beam.typehints.with_input_types(TableRow)
