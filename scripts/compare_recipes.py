@@ -39,15 +39,34 @@ def multi_target_subset(heldout: Path, out: Path) -> Path:
     return out
 
 
-def evaluate(model: Path, data: Path) -> dict:
-    done = subprocess.run([sys.executable, "-m", "stancebeam.pipeline.cli", "evaluate",
-                           "--model", str(model), "--data", str(data)],
-                          check=True, capture_output=True, text=True)
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"f1_macro": report["f1_macro"], "accuracy": report["accuracy"], "n": report["n"]}
+def scored_sets(work: Path) -> dict[str, Path]:
+    """The sets every run is scored on, the multi-target part of the fold written once."""
+    heldout = work / "split" / "heldout.jsonl"
+    return {"heldout": heldout,
+            "heldout_multi": multi_target_subset(heldout, work / "heldout-multi.jsonl"),
+            "dev_rw": DATA / "dev-rw.jsonl", "dev_mt": DATA / "dev-mt.jsonl"}
 
 
-def run(work: Path, recipe: str, seed: int, results: Path) -> None:
+def scores(models: list[Path], sets: dict[str, Path]) -> dict[str, dict]:
+    """Each set's macro-F1, accuracy and size for the models' mean probabilities (one model: its
+    own), through the pipeline's loading and inference code; each model is loaded once."""
+    import numpy as np
+
+    from stancebeam.classifier.inference import TargetClassifier
+    from stancebeam.classifier.metrics import classification_report
+    from stancebeam.classifier.tasks import read_newsmtsc
+
+    classifiers = [TargetClassifier.from_dir(str(p)) for p in models]
+    out = {}
+    for name, path in sets.items():
+        examples, gold = read_newsmtsc(path)
+        probs = np.mean([c.predict_proba(examples) for c in classifiers], axis=0)
+        report = classification_report(gold, probs.argmax(-1), classifiers[0].labels)
+        out[name] = {"f1_macro": report["f1_macro"], "accuracy": report["accuracy"], "n": report["n"]}
+    return out
+
+
+def run(work: Path, recipe: str, seed: int, results: Path, sets: dict[str, Path]) -> None:
     split = work / "split"
     out = work / f"{recipe}-s{seed}"
     args = [sys.executable, "-m", "stancebeam.pipeline.cli", "train",
@@ -58,37 +77,21 @@ def run(work: Path, recipe: str, seed: int, results: Path) -> None:
     with open(work / f"{recipe}-s{seed}.log", "w") as log:
         subprocess.run(args, check=True, stdout=log, stderr=subprocess.STDOUT)
     seconds = json.loads((out / "training_log.json").read_text())["seconds"]
-    scores = {"heldout": evaluate(out, split / "heldout.jsonl"),
-              "heldout_multi": evaluate(out, multi_target_subset(split / "heldout.jsonl",
-                                                                 work / "heldout-multi.jsonl")),
-              "dev_rw": evaluate(out, DATA / "dev-rw.jsonl"),
-              "dev_mt": evaluate(out, DATA / "dev-mt.jsonl")}
+    detail = scores([out], sets)
     line = {"recipe": recipe, "seed": seed, "args": RECIPES[recipe], "train_seconds": seconds,
-            **{k: v["f1_macro"] for k, v in scores.items()}, "detail": scores}
+            **{k: v["f1_macro"] for k, v in detail.items()}, "detail": detail}
     with open(results, "a") as f:
         f.write(json.dumps(line) + "\n")
     print(json.dumps({k: v for k, v in line.items() if k != "detail"}), flush=True)
 
 
-def ensemble(work: Path, recipe: str) -> dict:
+def ensemble(work: Path, recipe: str, sets: dict[str, Path]) -> dict:
     """Macro-F1 of the recipe's seeds averaged (mean probabilities): what distilling them into one
     student could reach at most, measured before paying for the distillation."""
-    import numpy as np
-
-    from stancebeam.classifier.inference import TargetClassifier
-    from stancebeam.classifier.metrics import classification_report
-    from stancebeam.classifier.tasks import read_newsmtsc
-
     models = sorted(p for p in work.glob(f"{recipe}-s*") if (p / "training_log.json").exists())
-    classifiers = [TargetClassifier.from_dir(str(p)) for p in models]
-    sets = {"heldout": work / "split" / "heldout.jsonl", "heldout_multi": work / "heldout-multi.jsonl",
-            "dev_rw": DATA / "dev-rw.jsonl", "dev_mt": DATA / "dev-mt.jsonl"}
-    out = {"recipe": f"{recipe} (ensemble of {len(models)})", "members": [p.name for p in models]}
-    for name, path in sets.items():
-        examples, gold = read_newsmtsc(path)
-        probs = np.mean([c.predict_proba(examples) for c in classifiers], axis=0)
-        out[name] = classification_report(gold, probs.argmax(-1), classifiers[0].labels)["f1_macro"]
-    return out
+    detail = scores(models, sets)
+    return {"recipe": f"{recipe} (ensemble of {len(models)})", "members": [p.name for p in models],
+            **{k: v["f1_macro"] for k, v in detail.items()}}
 
 
 def summary(results: Path) -> str:
@@ -121,12 +124,13 @@ def main(argv: list[str]) -> int:
     if args.summary:
         print(summary(results))
         return 0
-    if args.ensemble:
-        print(json.dumps(ensemble(work, args.ensemble)))
-        return 0
     if not (work / "split" / "heldout.jsonl").exists():
         subprocess.run([sys.executable, "-m", "stancebeam.pipeline.cli", "split", "--data",
                         str(DATA / "train.jsonl"), "--out", str(work / "split")], check=True)
+    sets = scored_sets(work)
+    if args.ensemble:
+        print(json.dumps(ensemble(work, args.ensemble, sets)))
+        return 0
     done = set()
     if results.exists():
         done = {(r["recipe"], r["seed"]) for r in map(json.loads, results.read_text().splitlines())}
@@ -134,7 +138,7 @@ def main(argv: list[str]) -> int:
     for seed in map(int, args.seeds.split(",")):
         for recipe in args.recipes.split(","):
             if (recipe, seed) not in done:
-                run(work, recipe, seed, results)
+                run(work, recipe, seed, results, sets)
     print(summary(results))
     return 0
 
