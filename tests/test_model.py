@@ -230,3 +230,84 @@ def test_swap_augmentation_maps_the_directions():
     assert ys == [0, 1, 2, 3, 4, 0, 2, 1, 4, 3]
     assert xs[5] == PairExample("a b", 2, 3, 0, 1)
     assert swap_augmented(task, x, [0, 1, 2, 3, 4], "directed")[1] == [0, 1, 2, 3, 4, 2, 1, 4, 3]
+
+
+def test_multitask_and_weight_average_train_a_model_of_the_main_task_only(
+        tiny_stance_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    train = write_directed(tmp_path / "train.jsonl", 24)
+    dev = write_directed(tmp_path / "dev.jsonl", 6)
+    aux = write_newsmtsc(tmp_path / "aux.jsonl", 24)
+    common = ["--task", "stance", "--train", str(train), "--dev", str(dev),
+              "--base-path", str(tiny_stance_model_dir / "encoder"), "--epochs", "1",
+              "--batch-size", "8", "--threads", "1", "--max-length", "32", "--select", "last"]
+    plain, joint = tmp_path / "plain", tmp_path / "joint"
+    assert cli_main(["train", *common, "--out", str(plain)]) == 0
+    assert cli_main(["train", *common, "--out", str(joint), "--ema", "0.9",
+                     "--aux-task", "sentiment", "--aux-train", str(aux), "--aux-every", "1"]) == 0
+    manifest = json.loads((joint / MANIFEST).read_text())
+    assert manifest["training"]["aux_task"] == "sentiment" and manifest["training"]["ema"] == 0.9
+    # The auxiliary head does not ship: the artifact holds the same tensors as a plain model's.
+    plain_state, joint_state = load_file(str(plain / WEIGHTS)), load_file(str(joint / WEIGHTS))
+    assert set(joint_state) == set(plain_state)
+    changed = [k for k in plain_state if not np.array_equal(plain_state[k].numpy(), joint_state[k].numpy())]
+    assert any(k.startswith("encoder.") for k in changed)  # the auxiliary task moved the encoder
+    assert load_model(joint).task == "stance"
+
+
+def test_weight_average_swaps_in_and_restores_the_live_weights():
+    import torch
+
+    from stancebeam.classifier.train import WeightAverage
+
+    model = torch.nn.Linear(2, 2)
+    average = WeightAverage(model, decay=0.5)
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    average.update(model)  # the ramp-up keeps the first update's decay at 2/11
+    live = model.weight.detach().clone()
+    with average.applied(model):
+        assert torch.allclose(model.weight, start + 9 / 11)
+    assert torch.equal(model.weight, live)
+
+
+def test_logit_bias_is_fitted_for_macro_f1_and_used_by_inference(tiny_model_dir, tmp_path):
+    from stancebeam.classifier.calibration import fit_logit_bias, write_bias
+
+    # Class 2 is rare and its logit runs 1.0 too low: no bias never predicts it.
+    rng = np.random.default_rng(0)
+    gold = np.array([0] * 80 + [1] * 80 + [2] * 10)
+    log_probs = rng.normal(0, 0.3, (170, 3))
+    log_probs[np.arange(170), gold] += 1.0
+    log_probs[:, 2] -= 1.0
+    bias = fit_logit_bias(log_probs, gold)
+    assert bias[0] == 0 and bias[2] > 0.5
+    assert (log_probs + bias).argmax(-1).tolist().count(2) > 0
+    # Untouched classes keep offset 0 unless moving them helps.
+    balanced = np.eye(3)[np.array([0, 1, 2] * 10)]
+    assert fit_logit_bias(balanced, [0, 1, 2] * 10).tolist() == [0.0, 0.0, 0.0]
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    before = TargetClassifier.from_dir(str(model)).predict_proba(EXAMPLES)
+    write_bias(model, [0.0, 0.0, 5.0], {"data": "test"})
+    after = TargetClassifier.from_dir(str(model)).predict_proba(EXAMPLES)
+    assert after[:, 2].min() > before[:, 2].max() - 1e-6 and np.allclose(after.sum(1), 1.0, atol=1e-5)
+    load_model(model)  # the sha256 of the weights still matches
+
+
+def test_calibrate_fits_on_one_model_and_writes_to_another(tiny_model_dir, tmp_path, capsys):
+    data = write_newsmtsc(tmp_path / "heldout.jsonl", 30)
+    target = tmp_path / "full"
+    shutil.copytree(tiny_model_dir, target)
+    capsys.readouterr()
+    assert cli_main(["calibrate", "--model", str(tiny_model_dir), "--data", str(data),
+                     "--apply-to", str(target)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 30 and result["f1_macro_after"] >= result["f1_macro_before"]
+    manifest = json.loads((target / MANIFEST).read_text())
+    assert manifest["logit_bias"] == result["logit_bias"]
+    assert manifest["logit_bias_fitted"]["data"] == str(data)
+    assert "logit_bias" not in json.loads((tiny_model_dir / MANIFEST).read_text())
