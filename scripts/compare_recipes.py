@@ -3,12 +3,15 @@
     python scripts/compare_recipes.py --work runs/sent --recipes baseline,others --seeds 1,2,3
     python scripts/compare_recipes.py --work runs/sent --summary
     python scripts/compare_recipes.py --work runs/sent --ensemble baseline
+    python scripts/compare_recipes.py --task stance --work runs/stfold --recipes baseline,mtl-ema --seeds 13
 
 The fold comes from `stancebeam split` (whole articles; `WORK/split/`). Every run trains on
 `fit.jsonl` with `--select last` (no checkpoint is picked on anything), then the reloaded artifact
-is scored on the held-out fold, on its multi-target sentences alone (the kind test-mt holds), and,
-as a final look only, on dev-rw and dev-mt. One JSON line per run goes to WORK/results.jsonl;
-finished runs are skipped, so the script can be stopped and started again.
+is scored on the held-out fold and, as a final look only, on the task's dev sets: for sentiment
+the fold's multi-target sentences alone (the kind test-mt holds), dev-rw and dev-mt; for stance
+valid, and valid with per-class logit offsets fitted on the fold (`stancebeam calibrate`). One
+JSON line per run goes to WORK/results.jsonl; finished runs are skipped, and a run whose model
+folder is already trained is only scored, so the script can be stopped and started again.
 """
 from __future__ import annotations
 
@@ -21,14 +24,32 @@ import sys
 from pathlib import Path
 
 DATA = Path("../shared/data/newsmtsc")
-COMMON = ["--task", "sentiment", "--scheme", "markers", "--epochs", "3", "--lr", "4e-5",
-          "--label-smoothing", "0.1", "--batch-size", "32", "--select", "last",
-          "--evals-per-epoch", "1"]
-# Each recipe: the arguments it adds to (or overrides in) COMMON.
+DIRECTED = Path("../shared/data/directed")
+# Per task: the labelled train set the fold is cut from, the settings every recipe shares (the
+# shipped model's) and each recipe's additions to (or overrides of) them.
+TRAIN_DATA = {"sentiment": DATA / "train.jsonl", "stance": DIRECTED / "train.jsonl"}
+COMMON = {
+    "sentiment": ["--task", "sentiment", "--scheme", "markers", "--epochs", "3", "--lr", "4e-5",
+                  "--label-smoothing", "0.1", "--batch-size", "32", "--select", "last",
+                  "--evals-per-epoch", "1"],
+    "stance": ["--config", "models/stance-minilm/stancebeam_model.json", "--select", "last"],
+}
 RECIPES = {
-    "baseline": [],
-    # the sentence's other targets wrapped in their own markers (test-mt is all multi-target)
-    "others": ["--scheme", "markers+others"],
+    "sentiment": {
+        "baseline": [],
+        # the sentence's other targets wrapped in their own markers (test-mt is all multi-target)
+        "others": ["--scheme", "markers+others"],
+        # multi-task: directed stance batches through the same encoder
+        "mtl": ["--aux-task", "stance", "--aux-train", str(DIRECTED / "train.jsonl"),
+                "--aux-weight", "0.5", "--aux-every", "2"],
+    },
+    "stance": {
+        "baseline": [],
+        # multi-task with NewsMTSC target sentiment, and an EMA of the weights (the training
+        # log scores the live weights beside the average, so the run measures both)
+        "mtl-ema": ["--ema", "0.997", "--aux-task", "sentiment", "--aux-train",
+                    str(DATA / "train.jsonl"), "--aux-weight", "0.5", "--aux-every", "2"],
+    },
 }
 
 
@@ -39,59 +60,80 @@ def multi_target_subset(heldout: Path, out: Path) -> Path:
     return out
 
 
-def scored_sets(work: Path) -> dict[str, Path]:
-    """The sets every run is scored on, the multi-target part of the fold written once."""
+def scored_sets(work: Path, task: str) -> dict[str, Path]:
+    """The sets every run is scored on (the fold first), the multi-target part written once."""
     heldout = work / "split" / "heldout.jsonl"
+    if task == "stance":
+        return {"heldout": heldout, "valid": DIRECTED / "valid.jsonl"}
     return {"heldout": heldout,
             "heldout_multi": multi_target_subset(heldout, work / "heldout-multi.jsonl"),
             "dev_rw": DATA / "dev-rw.jsonl", "dev_mt": DATA / "dev-mt.jsonl"}
 
 
-def scores(models: list[Path], sets: dict[str, Path]) -> dict[str, dict]:
+def scores(models: list[Path], sets: dict[str, Path], task: str) -> dict[str, dict]:
     """Each set's macro-F1, accuracy and size for the models' mean probabilities (one model: its
-    own), through the pipeline's loading and inference code; each model is loaded once."""
+    own), through the pipeline's loading and inference code; each model is loaded once. For
+    stance, also each later set with logit offsets fitted on the fold (`<set>_calibrated`)."""
     import numpy as np
 
+    from stancebeam.classifier.calibration import fit_logit_bias
     from stancebeam.classifier.inference import TargetClassifier
     from stancebeam.classifier.metrics import classification_report
-    from stancebeam.classifier.tasks import read_newsmtsc
+    from stancebeam.classifier.tasks import get_task
 
     classifiers = [TargetClassifier.from_dir(str(p)) for p in models]
-    out = {}
+    out, bias = {}, None
     for name, path in sets.items():
-        examples, gold = read_newsmtsc(path)
+        examples, gold = get_task(task).read(path)
         probs = np.mean([c.predict_proba(examples) for c in classifiers], axis=0)
         report = classification_report(gold, probs.argmax(-1), classifiers[0].labels)
         out[name] = {"f1_macro": report["f1_macro"], "accuracy": report["accuracy"], "n": report["n"]}
+        if task != "stance":
+            continue
+        log_probs = np.log(np.clip(probs, 1e-12, None))
+        if bias is None:  # the first set is the fold: fit there, apply to the others
+            bias = fit_logit_bias(log_probs, gold)
+            out["logit_bias"] = [float(b) for b in bias]
+            continue
+        report = classification_report(gold, (log_probs + bias).argmax(-1), classifiers[0].labels)
+        out[f"{name}_calibrated"] = {"f1_macro": report["f1_macro"],
+                                     "accuracy": report["accuracy"], "n": report["n"]}
     return out
 
 
-def run(work: Path, recipe: str, seed: int, results: Path, sets: dict[str, Path]) -> None:
+def train_args(work: Path, task: str, recipe: str, seed: int) -> list[str]:
     split = work / "split"
-    out = work / f"{recipe}-s{seed}"
-    args = [sys.executable, "-m", "stancebeam.pipeline.cli", "train",
+    prefix = {"sentiment": "tsc", "stance": "stfold"}[task]
+    return [sys.executable, "-m", "stancebeam.pipeline.cli", "train", *COMMON[task],
             "--train", str(split / "fit.jsonl"), "--dev", str(split / "heldout.jsonl"),
-            "--out", str(out), *COMMON, *RECIPES[recipe], "--seed", str(seed),
-            "--model-id", f"tsc-{recipe}-s{seed}"]
-    print("+", shlex.join(args), flush=True)
-    with open(work / f"{recipe}-s{seed}.log", "w") as log:
-        subprocess.run(args, check=True, stdout=log, stderr=subprocess.STDOUT)
+            "--out", str(work / f"{recipe}-s{seed}"), *RECIPES[task][recipe],
+            "--seed", str(seed), "--model-id", f"{prefix}-{recipe}-s{seed}"]
+
+
+def run(work: Path, task: str, recipe: str, seed: int, results: Path, sets: dict[str, Path]) -> None:
+    out = work / f"{recipe}-s{seed}"
+    if not (out / "training_log.json").exists():
+        args = train_args(work, task, recipe, seed)
+        print("+", shlex.join(args), flush=True)
+        with open(work / f"{recipe}-s{seed}.log", "w") as log:
+            subprocess.run(args, check=True, stdout=log, stderr=subprocess.STDOUT)
     seconds = json.loads((out / "training_log.json").read_text())["seconds"]
-    detail = scores([out], sets)
-    line = {"recipe": recipe, "seed": seed, "args": RECIPES[recipe], "train_seconds": seconds,
-            **{k: v["f1_macro"] for k, v in detail.items()}, "detail": detail}
+    detail = scores([out], sets, task)
+    line = {"recipe": recipe, "seed": seed, "args": RECIPES[task][recipe], "train_seconds": seconds,
+            **{k: v["f1_macro"] for k, v in detail.items() if isinstance(v, dict)},
+            "detail": detail}
     with open(results, "a") as f:
         f.write(json.dumps(line) + "\n")
     print(json.dumps({k: v for k, v in line.items() if k != "detail"}), flush=True)
 
 
-def ensemble(work: Path, recipe: str, sets: dict[str, Path]) -> dict:
+def ensemble(work: Path, task: str, recipe: str, sets: dict[str, Path]) -> dict:
     """Macro-F1 of the recipe's seeds averaged (mean probabilities): what distilling them into one
     student could reach at most, measured before paying for the distillation."""
     models = sorted(p for p in work.glob(f"{recipe}-s*") if (p / "training_log.json").exists())
-    detail = scores(models, sets)
+    detail = scores(models, sets, task)
     return {"recipe": f"{recipe} (ensemble of {len(models)})", "members": [p.name for p in models],
-            **{k: v["f1_macro"] for k, v in detail.items()}}
+            **{k: v["f1_macro"] for k, v in detail.items() if isinstance(v, dict)}}
 
 
 def summary(results: Path) -> str:
@@ -99,7 +141,7 @@ def summary(results: Path) -> str:
     by_recipe: dict[str, list[dict]] = {}
     for row in rows:
         by_recipe.setdefault(row["recipe"], []).append(row)
-    cols = ("heldout", "heldout_multi", "dev_rw", "dev_mt")
+    cols = [k for k in rows[0] if k not in ("recipe", "seed", "args", "train_seconds", "detail")]
     out = ["| recipe | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for recipe, runs in by_recipe.items():
         cells = []
@@ -113,23 +155,25 @@ def summary(results: Path) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", default="runs/sent")
+    parser.add_argument("--task", choices=sorted(COMMON), default="sentiment")
+    parser.add_argument("--work", default=None, help="default runs/sent (sentiment), runs/stfold (stance)")
     parser.add_argument("--recipes", default="baseline")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--summary", action="store_true")
     parser.add_argument("--ensemble", metavar="RECIPE", help="score the mean of RECIPE's seeds")
     args = parser.parse_args(argv)
-    work = Path(args.work)
+    task = args.task
+    work = Path(args.work or {"sentiment": "runs/sent", "stance": "runs/stfold"}[task])
     results = work / "results.jsonl"
     if args.summary:
         print(summary(results))
         return 0
     if not (work / "split" / "heldout.jsonl").exists():
         subprocess.run([sys.executable, "-m", "stancebeam.pipeline.cli", "split", "--data",
-                        str(DATA / "train.jsonl"), "--out", str(work / "split")], check=True)
-    sets = scored_sets(work)
+                        str(TRAIN_DATA[task]), "--out", str(work / "split")], check=True)
+    sets = scored_sets(work, task)
     if args.ensemble:
-        print(json.dumps(ensemble(work, args.ensemble, sets)))
+        print(json.dumps(ensemble(work, task, args.ensemble, sets)))
         return 0
     done = set()
     if results.exists():
@@ -138,7 +182,7 @@ def main(argv: list[str]) -> int:
     for seed in map(int, args.seeds.split(",")):
         for recipe in args.recipes.split(","):
             if (recipe, seed) not in done:
-                run(work, recipe, seed, results, sets)
+                run(work, task, recipe, seed, results, sets)
     print(summary(results))
     return 0
 
