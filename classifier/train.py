@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from stancebeam.classifier.artifacts import (DEFAULT_BASE, load_base, resolve_base,
                                   save_model)
+from stancebeam.classifier.distill import SoftTargets
 from stancebeam.classifier.encoding import length_batches, pad_batch
 from stancebeam.classifier.inference import TargetClassifier
 from stancebeam.classifier.metrics import classification_report
@@ -61,6 +62,9 @@ class TrainConfig:
     aux_train: str | None = None  # that task's labelled JSONL
     aux_weight: float = 0.5  # its loss weight
     aux_every: int = 2  # one of its batches every N main-task steps
+    distill: str | None = None  # teacher-labelled JSONL (`stancebeam distill-label`): soft targets
+    distill_weight: float = 1.0  # their loss weight
+    distill_every: int = 1  # one of their batches every N steps
     model_id: str = "stancebeam-tsc-minilm"
     weights_dtype: str = "float16"
 
@@ -261,6 +265,12 @@ def train(cfg: TrainConfig) -> dict:
     model = SpanClassifier(bare, n_labels=len(task.labels), n_spans=task.n_spans)
     rng = random.Random(cfg.seed)
     aux = AuxiliaryTask(cfg, tokenizer, model.encoder, rng) if cfg.aux_task else None
+    soft = None
+    if cfg.distill:
+        if task.name != "stance":
+            raise ValueError("distill: soft targets are read for the stance task only")
+        soft = SoftTargets(cfg.distill, encoder, len(task.labels), cfg.batch_size,
+                           cfg.distill_weight, cfg.distill_every, rng)
     # The marker slots either task uses ([unused0..3] at most), in vocabulary order.
     marker_ids = sorted(set(encoder.marker_ids) | set(aux.encoder.marker_ids if aux else ()))
     embeddings = model.encoder.embeddings.word_embeddings.weight
@@ -287,8 +297,9 @@ def train(cfg: TrainConfig) -> dict:
         label_smoothing=cfg.label_smoothing)
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
     history, best, bad_evals, step = [], -1.0, 0, 0
-    log.info("training %s (%s) on %d examples (%d steps/epoch), dev %d examples, scheme=%s",
-             cfg.model_id, task.name, len(encoded), steps_per_epoch, len(dev_x), cfg.scheme)
+    log.info("training %s (%s) on %d examples (%d steps/epoch)%s, dev %d examples, scheme=%s",
+             cfg.model_id, task.name, len(encoded), steps_per_epoch,
+             f" and {len(soft)} teacher-labelled ones" if soft else "", len(dev_x), cfg.scheme)
     started = time.time()
 
     def evaluate_and_save(live: dict | None = None) -> bool:
@@ -327,8 +338,11 @@ def train(cfg: TrainConfig) -> dict:
             arrays = pad_batch([encoded[i] for i in idx], encoder.pad_id)
             logits = model(**{k: torch.from_numpy(v) for k, v in arrays.items()})
             loss = loss_fn(logits, labels[idx])
-            aux_loss = aux.loss(step) if aux else None
-            (loss if aux_loss is None else loss + aux_loss).backward()
+            for extra in (aux.loss(step) if aux else None,
+                          soft.loss(model, step) if soft else None):
+                if extra is not None:
+                    loss = loss + extra
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
             optimizer.step()
             scheduler.step()

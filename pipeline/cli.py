@@ -1,4 +1,5 @@
-"""The `stancebeam` command line: run, train, evaluate, export-onnx, query, report."""
+"""The `stancebeam` command line: run, train, evaluate, split, calibrate, distill-label,
+export-onnx, query, report."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +19,7 @@ commands:
   evaluate   score a model on labelled JSONL of its task (last line of stdout: JSON metrics)
   split      a fixed held-out fold of labelled JSONL (whole articles) for choosing recipes
   calibrate  fit per-class logit offsets for macro-F1 on held-out data, write them to models
+  distill-label  label unlabelled stance pairs with teachers' mean probabilities (distillation)
   export-onnx  build the int8 ONNX fast path of a model and print where it is cached
   query      SQL or a named preset over an output folder (DuckDB)
   report     a self-contained HTML report of an output folder
@@ -60,9 +62,10 @@ def cmd_train(argv: list[str]) -> int:
     for field in ("task", "scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing",
                   "patience", "seed", "threads", "limit", "model_id", "evals_per_epoch",
                   "class_weights", "select", "init_from", "swap_augment", "ema", "aux_task",
-                  "aux_train", "aux_weight", "aux_every"):
+                  "aux_train", "aux_weight", "aux_every", "distill", "distill_weight",
+                  "distill_every"):
         default = getattr(defaults, field)
-        optional_strings = ("init_from", "aux_task", "aux_train")
+        optional_strings = ("init_from", "aux_task", "aux_train", "distill")
         kind = type(default) if default is not None else (str if field in optional_strings else int)
         parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=kind, default=default)
     parser.add_argument("--base-path", default=None,
@@ -110,6 +113,12 @@ def cmd_calibrate(argv: list[str]) -> int:
     return main(argv)
 
 
+def cmd_distill_label(argv: list[str]) -> int:
+    from stancebeam.classifier.distill import main
+
+    return main(argv)
+
+
 def cmd_export_onnx(argv: list[str]) -> int:
     from stancebeam.classifier.onnx_export import main
 
@@ -129,7 +138,7 @@ def cmd_report(argv: list[str]) -> int:
 
 
 COMMANDS = {"run": cmd_run, "train": cmd_train, "evaluate": cmd_evaluate,
-            "split": cmd_split, "calibrate": cmd_calibrate,
+            "split": cmd_split, "calibrate": cmd_calibrate, "distill-label": cmd_distill_label,
             "export-onnx": cmd_export_onnx, "query": cmd_query, "report": cmd_report}
 
 

@@ -311,3 +311,77 @@ def test_calibrate_fits_on_one_model_and_writes_to_another(tiny_model_dir, tmp_p
     assert manifest["logit_bias"] == result["logit_bias"]
     assert manifest["logit_bias_fitted"]["data"] == str(data)
     assert "logit_bias" not in json.loads((tiny_model_dir / MANIFEST).read_text())
+
+
+def test_distillation_labels_with_the_teachers_mean_and_trains_on_it(tiny_stance_model_dir, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from stancebeam.classifier.distill import read_pairs
+    from stancebeam.classifier.inference import TargetClassifier
+
+    train = write_directed(tmp_path / "train.jsonl", 24)
+    dev = write_directed(tmp_path / "dev.jsonl", 6)
+    unlabelled = tmp_path / "pairs.jsonl"
+    rows = [json.loads(line) for line in write_directed(tmp_path / "u.jsonl", 18).read_text().splitlines()]
+    unlabelled.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "label"}) + "\n"
+                                  for r in rows))
+    common = ["--task", "stance", "--train", str(train), "--dev", str(dev),
+              "--base-path", str(tiny_stance_model_dir / "encoder"), "--epochs", "1",
+              "--batch-size", "8", "--threads", "1", "--max-length", "32", "--select", "last"]
+    teacher = tmp_path / "teacher"
+    assert cli_main(["train", *common, "--out", str(teacher), "--seed", "5"]) == 0
+    soft = tmp_path / "soft.jsonl"
+    capsys.readouterr()
+    assert cli_main(["distill-label", "--teachers", str(tiny_stance_model_dir), str(teacher),
+                     "--data", str(unlabelled), "--out", str(soft)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 18
+    examples, _ = read_pairs(unlabelled)
+    expected = np.mean([TargetClassifier.from_dir(str(m)).predict_proba(examples)
+                        for m in (tiny_stance_model_dir, teacher)], axis=0)
+    labelled = [json.loads(line) for line in soft.read_text().splitlines()]
+    got = np.array([r["teacher_probs"] for r in labelled])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert [r["label"] for r in labelled] == expected.argmax(-1).tolist()
+    assert labelled[0]["sentence"] == rows[0]["sentence"]
+
+    plain, student = tmp_path / "plain", tmp_path / "student"
+    assert cli_main(["train", *common, "--out", str(plain)]) == 0
+    assert cli_main(["train", *common, "--out", str(student), "--distill", str(soft),
+                     "--distill-every", "1", "--distill-weight", "2.0"]) == 0
+    manifest = json.loads((student / MANIFEST).read_text())
+    assert manifest["training"]["distill"] == str(soft) and manifest["training"]["distill_weight"] == 2.0
+    plain_state, student_state = load_file(str(plain / WEIGHTS)), load_file(str(student / WEIGHTS))
+    assert set(plain_state) == set(student_state)  # the same artifact: one model, one head
+    assert any(not np.array_equal(plain_state[k].numpy(), student_state[k].numpy()) for k in plain_state)
+
+
+def test_soft_target_loss_is_least_at_the_teachers_distribution(tiny_stance_model_dir, tmp_path):
+    import torch
+
+    from stancebeam.classifier.distill import SoftTargets
+
+    rows = [json.loads(line) for line in write_directed(tmp_path / "u.jsonl", 4).read_text().splitlines()]
+    target = [0.1, 0.6, 0.1, 0.1, 0.1]
+    soft = tmp_path / "soft.jsonl"
+    soft.write_text("".join(json.dumps({**r, "teacher_probs": target}) + "\n" for r in rows))
+    loaded = load_model(tiny_stance_model_dir)
+    targets = SoftTargets(str(soft), loaded.encoder, 5, batch_size=4, weight=1.0, every=2,
+                          rng=__import__("random").Random(0))
+    assert len(targets) == 4 and targets.loss(None, step=1) is None  # not its step
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits):
+            super().__init__()
+            self.logits = torch.tensor(logits)
+
+        def forward(self, input_ids, **_):
+            return self.logits.expand(input_ids.shape[0], -1)
+
+    at_target = targets.loss(Fixed(np.log(target).tolist()), step=0).item()
+    entropy = -sum(p * np.log(p) for p in target)
+    assert at_target == pytest.approx(entropy, abs=1e-5)
+    assert targets.loss(Fixed([0.0] * 5), step=2).item() > at_target
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(rows[0]) + "\n")
+    with pytest.raises(ValueError, match="teacher_probs"):
+        SoftTargets(str(bad), loaded.encoder, 5, 4, 1.0, 1, __import__("random").Random(0))
