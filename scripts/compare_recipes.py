@@ -49,6 +49,13 @@ RECIPES = {
         # log scores the live weights beside the average, so the run measures both)
         "mtl-ema": ["--ema", "0.997", "--aux-task", "sentiment", "--aux-train",
                     str(DATA / "train.jsonl"), "--aux-weight", "0.5", "--aux-every", "2"],
+        # ensemble distillation: 10,000 news pairs labelled by the four fold models above
+        # (baseline and mtl-ema, seeds 13 and 7; `scripts/news_pairs.py`, `stancebeam distill-label`)
+        # every example also with e1 and e2 exchanged (none ones too), so the marker order carries
+        # no label by itself and the two orders of a pair can be averaged at inference (`_swap_avg`)
+        "swap-all": ["--swap-augment", "all"],
+        "distill": ["--distill", "runs/distill/soft_fold.jsonl", "--distill-weight", "1.0",
+                    "--distill-every", "2"],
     },
 }
 
@@ -73,7 +80,8 @@ def scored_sets(work: Path, task: str) -> dict[str, Path]:
 def scores(models: list[Path], sets: dict[str, Path], task: str) -> dict[str, dict]:
     """Each set's macro-F1, accuracy and size for the models' mean probabilities (one model: its
     own), through the pipeline's loading and inference code; each model is loaded once. For
-    stance, also each later set with logit offsets fitted on the fold (`<set>_calibrated`)."""
+    stance, also each set with both orders of every pair averaged (`<set>_swap_avg`) and each later
+    set with logit offsets fitted on the fold (`<set>_calibrated`)."""
     import numpy as np
 
     from stancebeam.classifier.calibration import fit_logit_bias
@@ -90,6 +98,12 @@ def scores(models: list[Path], sets: dict[str, Path], task: str) -> dict[str, di
         out[name] = {"f1_macro": report["f1_macro"], "accuracy": report["accuracy"], "n": report["n"]}
         if task != "stance":
             continue
+        # Both orders of each pair averaged (the swapped answer mapped back to the original roles).
+        swap = list(get_task(task).swap_label)
+        swapped = np.mean([c.predict_proba([x.swapped() for x in examples]) for c in classifiers], axis=0)
+        report = classification_report(gold, (probs + swapped[:, swap]).argmax(-1), classifiers[0].labels)
+        out[f"{name}_swap_avg"] = {"f1_macro": report["f1_macro"], "accuracy": report["accuracy"],
+                                   "n": report["n"]}
         log_probs = np.log(np.clip(probs, 1e-12, None))
         if bias is None:  # the first set is the fold: fit there, apply to the others
             bias = fit_logit_bias(log_probs, gold)
@@ -141,12 +155,16 @@ def summary(results: Path) -> str:
     by_recipe: dict[str, list[dict]] = {}
     for row in rows:
         by_recipe.setdefault(row["recipe"], []).append(row)
-    cols = [k for k in rows[0] if k not in ("recipe", "seed", "args", "train_seconds", "detail")]
+    skip = ("recipe", "seed", "args", "train_seconds", "detail")
+    cols = list(dict.fromkeys(k for row in rows for k in row if k not in skip))  # all, in order
     out = ["| recipe | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for recipe, runs in by_recipe.items():
         cells = []
         for col in cols:
-            values = [r[col] for r in runs]
+            values = [r[col] for r in runs if col in r]  # runs scored before a column existed lack it
+            if not values:
+                cells.append("-")
+                continue
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{statistics.mean(values):.4f} ± {spread:.4f}")
         out.append(f"| {recipe} | {','.join(str(r['seed']) for r in runs)} | " + " | ".join(cells) + " |")

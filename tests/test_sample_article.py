@@ -27,7 +27,7 @@ def stance(out, holder, target):
     pytest.param("person:kim_jong_un", "party:ccp", "favor", marks=pytest.mark.xfail(strict=True, reason=(
         "known model error: in 'hostile forces' cruel slander and all-round pressure upon the "
         "Chinese Communist Party', the stance model reads Kim as against the party he defends "
-        "(-0.96), which outweighs his greeting on its anniversary (+0.52); no cue covers "
+        "(-0.90), which outweighs his greeting on its anniversary (+0.39); no cue covers "
         "hostility nouns. See models/stance-minilm/MODEL_CARD.md"))),
     ("person:wang_wenbin", "country:PRK", "favor"),
 ])
