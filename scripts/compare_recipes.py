@@ -49,11 +49,11 @@ RECIPES = {
         # log scores the live weights beside the average, so the run measures both)
         "mtl-ema": ["--ema", "0.997", "--aux-task", "sentiment", "--aux-train",
                     str(DATA / "train.jsonl"), "--aux-weight", "0.5", "--aux-every", "2"],
-        # ensemble distillation: 10,000 news pairs labelled by the four fold models above
-        # (baseline and mtl-ema, seeds 13 and 7; `scripts/news_pairs.py`, `stancebeam distill-label`)
         # every example also with e1 and e2 exchanged (none ones too), so the marker order carries
         # no label by itself and the two orders of a pair can be averaged at inference (`_swap_avg`)
         "swap-all": ["--swap-augment", "all"],
+        # ensemble distillation: 10,000 news pairs labelled by the four fold models above
+        # (baseline and mtl-ema, seeds 13 and 7; `scripts/news_pairs.py`, `stancebeam distill-label`)
         "distill": ["--distill", "runs/distill/soft_fold.jsonl", "--distill-weight", "1.0",
                     "--distill-every", "2"],
     },
