@@ -12,9 +12,9 @@ import argparse
 import json
 
 
-from stancebeam.classifier.inference import TargetClassifier
+from stancebeam.classifier.inference import TargetClassifier, swapped_proba
 from stancebeam.classifier.metrics import classification_report
-from stancebeam.classifier.tasks import STANCE_LABELS, STANCE_SWAP, read_directed
+from stancebeam.classifier.tasks import STANCE_LABELS, read_directed
 
 
 def main(argv=None) -> int:
@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     examples, gold = read_directed(args.data)
     clf = TargetClassifier.from_dir(args.model)
     plain = clf.predict_proba(examples)
-    swapped = clf.predict_proba([e.swapped() for e in examples])[:, list(STANCE_SWAP)]
+    swapped = swapped_proba(clf, examples)
     both = (plain + swapped) / 2
     out = {name: classification_report(gold, p.argmax(-1), STANCE_LABELS)
            for name, p in (("plain", plain), ("swap_averaged", both))}

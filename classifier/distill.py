@@ -14,7 +14,6 @@ targets sit on the record as `teacher_probs`.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -23,22 +22,18 @@ import numpy as np
 import torch
 
 from stancebeam.classifier.encoding import PairExample, pad_batch
+from stancebeam.classifier.tasks import jsonl_records, pair_from_record
 
 
 def read_pairs(path: str | Path) -> tuple[list[PairExample], list[dict]]:
     """PairExamples of a directed-format JSONL (labels not needed) and the raw records."""
     examples, records = [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                examples.append(PairExample(r["sentence"], int(r["e1"]["from"]), int(r["e1"]["to"]),
-                                            int(r["e2"]["from"]), int(r["e2"]["to"])))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"{path}:{n}: not a directed pair record: {e!r}") from e
-            records.append(r)
+    for n, record in jsonl_records(path):  # a line that is not JSON is refused there, with its number
+        try:
+            examples.append(pair_from_record(record))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}:{n}: not a directed pair record: {e!r}") from e
+        records.append(record)
     return examples, records
 
 
@@ -72,16 +67,14 @@ class SoftTargets:
 
     def __init__(self, path: str, encoder, n_labels: int, batch_size: int, weight: float,
                  every: int, rng):
-        from stancebeam.classifier.train import shuffled_length_batches
+        from stancebeam.classifier.train import endless_length_batches
 
         examples, probs = read_soft(path, n_labels)
         self.encoder = encoder
         self.encoded = encoder.encode(examples)
         self.targets = torch.from_numpy(probs)
         self.weight, self.every = weight, max(1, every)
-        lengths = [len(e) for e in self.encoded]
-        self._batches = itertools.chain.from_iterable(
-            shuffled_length_batches(lengths, batch_size, rng) for _ in itertools.count())
+        self._batches = endless_length_batches([len(e) for e in self.encoded], batch_size, rng)
 
     def __len__(self) -> int:
         return len(self.encoded)

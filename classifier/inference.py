@@ -79,3 +79,11 @@ class TargetClassifier:
         with torch.inference_mode():
             tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
             return self.loaded.model(**tensors).float().numpy()
+
+
+def swapped_proba(classifier: TargetClassifier, examples) -> np.ndarray:
+    """A stance model's probabilities for each pair read with e1 and e2 exchanged, mapped back
+    to the pair's own roles, so they can be averaged with the plain reading (test-time swap)."""
+    from stancebeam.classifier.tasks import STANCE_SWAP
+
+    return classifier.predict_proba([e.swapped() for e in examples])[:, list(STANCE_SWAP)]

@@ -21,7 +21,7 @@ STANCE_SWAP = (0, 2, 1, 4, 3)
 POLARITY_TO_LABEL = {2.0: 0, 4.0: 1, 6.0: 2}
 
 
-def _records(path: str | Path):
+def jsonl_records(path: str | Path):
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -35,7 +35,7 @@ def _records(path: str | Path):
 def read_newsmtsc(path: str | Path):
     """One TargetExample per target and its label index; targets of unknown polarity are skipped."""
     examples, labels = [], []
-    for _, record in _records(path):
+    for _, record in jsonl_records(path):
         sentence = record.get("sentence_normalized") or record.get("sentence") or ""
         targets = record.get("targets", [])
         spans = [(int(t["from"]), int(t["to"])) for t in targets]
@@ -49,14 +49,19 @@ def read_newsmtsc(path: str | Path):
     return examples, labels
 
 
+def pair_from_record(record: dict) -> PairExample:
+    """The PairExample of one directed-format record (`sentence`, `e1`/`e2` with `from`/`to`)."""
+    e1, e2 = record["e1"], record["e2"]
+    return PairExample(record["sentence"], int(e1["from"]), int(e1["to"]),
+                       int(e2["from"]), int(e2["to"]))
+
+
 def read_directed(path: str | Path):
     """One PairExample per sentence of the directed-sentiment JSONL (Park et al. 2021) and its label."""
     examples, labels = [], []
-    for n, record in _records(path):
+    for n, record in jsonl_records(path):
         try:
-            e1, e2, label = record["e1"], record["e2"], int(record["label"])
-            example = PairExample(record["sentence"], int(e1["from"]), int(e1["to"]),
-                                  int(e2["from"]), int(e2["to"]))
+            example, label = pair_from_record(record), int(record["label"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{path}:{n}: not a directed stance record: {e!r}") from e
         if not 0 <= label < len(STANCE_LABELS):

@@ -84,6 +84,12 @@ def shuffled_length_batches(lengths, batch_size: int, rng: random.Random) -> lis
     return batches
 
 
+def endless_length_batches(lengths, batch_size: int, rng: random.Random):
+    """Batches of a side dataset without end: a fresh shuffled pass whenever one runs out."""
+    return itertools.chain.from_iterable(
+        shuffled_length_batches(lengths, batch_size, rng) for _ in itertools.count())
+
+
 def freeze_word_embeddings(model: SpanClassifier, trainable_rows: list[int]) -> None:
     """Keeps the word-embedding matrix fixed except the marker rows, so the shipped delta is small.
 
@@ -166,10 +172,7 @@ class AuxiliaryTask:
                                     n_spans=self.task.n_spans)
         self.weight, self.every = cfg.aux_weight, max(1, cfg.aux_every)
         self.loss_fn = torch.nn.CrossEntropyLoss()
-        lengths = [len(e) for e in self.encoded]
-        # Endless: a fresh shuffled pass over the auxiliary data whenever one runs out.
-        self._batches = itertools.chain.from_iterable(
-            shuffled_length_batches(lengths, cfg.batch_size, rng) for _ in itertools.count())
+        self._batches = endless_length_batches([len(e) for e in self.encoded], cfg.batch_size, rng)
 
     def loss(self, step: int):
         if step % self.every:

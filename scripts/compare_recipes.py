@@ -85,7 +85,7 @@ def scores(models: list[Path], sets: dict[str, Path], task: str) -> dict[str, di
     import numpy as np
 
     from stancebeam.classifier.calibration import fit_logit_bias
-    from stancebeam.classifier.inference import TargetClassifier
+    from stancebeam.classifier.inference import TargetClassifier, swapped_proba
     from stancebeam.classifier.metrics import classification_report
     from stancebeam.classifier.tasks import get_task
 
@@ -99,9 +99,8 @@ def scores(models: list[Path], sets: dict[str, Path], task: str) -> dict[str, di
         if task != "stance":
             continue
         # Both orders of each pair averaged (the swapped answer mapped back to the original roles).
-        swap = list(get_task(task).swap_label)
-        swapped = np.mean([c.predict_proba([x.swapped() for x in examples]) for c in classifiers], axis=0)
-        report = classification_report(gold, (probs + swapped[:, swap]).argmax(-1), classifiers[0].labels)
+        swapped = np.mean([swapped_proba(c, examples) for c in classifiers], axis=0)
+        report = classification_report(gold, (probs + swapped).argmax(-1), classifiers[0].labels)
         out[f"{name}_swap_avg"] = {"f1_macro": report["f1_macro"], "accuracy": report["accuracy"],
                                    "n": report["n"]}
         log_probs = np.log(np.clip(probs, 1e-12, None))

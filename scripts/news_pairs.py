@@ -1,14 +1,16 @@
 """Unlabelled actor pairs from a news corpus, chosen exactly as the pipeline chooses them.
 
     python scripts/news_pairs.py --news ../shared/data/news/wikinews.jsonl \
-        --out runs/distill/news_pairs.jsonl --limit 8000 --seed 13
+        --out runs/distill/news_pairs.jsonl --limit 10000 --seed 13
 
 Each article goes through the pipeline's actor extraction (spaCy and the gazetteer) and pair rule
 (`transforms/pairs.py`, the default caps); every kept pair becomes one record in the JSONL format
 of the directed stance data, without a label: `sentence`, `e1`, `e2` (sentence offsets, e1 the
 earlier mention) and `doc_id`. Teachers then label them (`stancebeam distill-label`) for
-distillation. `--limit` keeps a seeded sample of that many pairs. The texts are Wikinews
-(CC BY 2.5): whatever is derived from them keeps `../shared/data/news/NOTICE.md` beside it.
+distillation. `--limit` keeps a seeded sample of that many pairs. Only the article bodies are
+read (the pipeline puts the headline first, `transforms/parse.py`): that is how the committed
+labels were built. The texts are Wikinews (CC BY 2.5): whatever is derived from them keeps
+`data/NOTICE-wikinews.md` beside it.
 """
 from __future__ import annotations
 
@@ -17,9 +19,7 @@ import json
 import random
 import sys
 
-import yaml
-
-from stancebeam.classifier.resources import resolve_file
+from stancebeam.pipeline.config import load_config
 from stancebeam.transforms.actors import ActorExtractor
 from stancebeam.transforms.elements import Document
 from stancebeam.transforms.pairs import document_pairs
@@ -38,11 +38,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--news", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--config", default="configs/default.yaml")
+    parser.add_argument("--config", default=None, help="a config whose keys replace the defaults")
     parser.add_argument("--limit", type=int, default=None, help="keep a seeded sample of N pairs")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
-    config = yaml.safe_load(open(args.config))
+    config = load_config(args.config)
     nlp, stance = config["nlp"], config["stance"]
     extractor = ActorExtractor(nlp["spacy_model"], nlp["gazetteer"], int(nlp["max_doc_chars"]))
     records = []
