@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ class TrainConfig:
     swap_augment: str = "none"  # stance: none | directed | all (swapped copies; see swap_augmented)
     select: str = "best"  # best (dev macro-F1, early stopping) | last (end of the schedule)
     init_from: str | None = None  # a trained model directory whose encoder layers start training
+    layer_decay: float = 1.0  # layer-wise learning-rate decay (1: one rate for all layers)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); eval/ship it
     aux_task: str | None = None  # multi-task: a second task trained through the same encoder
     aux_train: str | None = None  # that task's labelled JSONL
@@ -102,17 +104,33 @@ def freeze_word_embeddings(model: SpanClassifier, trainable_rows: list[int]) -> 
     weight.register_hook(lambda grad: grad * mask)
 
 
-def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
+_LAYER = re.compile(r"\.layer\.(\d+)\.")
+
+
+def layer_depth(name: str, n_layers: int) -> int:
+    """A parameter's depth in the network: 0 for the embeddings, i + 1 for transformer layer i,
+    n_layers + 1 for what sits above the layers (pooler, heads)."""
+    if ".embeddings." in f".{name}":
+        return 0
+    match = _LAYER.search(name)
+    return int(match.group(1)) + 1 if match else n_layers + 1
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float, lr: float,
+                     layer_decay: float = 1.0, n_layers: int = 0) -> list[dict]:
+    """AdamW groups: no weight decay on biases, LayerNorms and embeddings; with `layer_decay` < 1,
+    layer-wise learning-rate decay: the heads train at `lr`, each layer below at `layer_decay`
+    times the rate of the one above, so the pretrained lower layers move least."""
+    groups: dict[tuple[bool, int], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if p.ndim < 2 or "LayerNorm" in name or "embeddings" in name:
-            no_decay.append(p)
-        else:
-            decay.append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+        decayed = not (p.ndim < 2 or "LayerNorm" in name or "embeddings" in name)
+        depth = layer_depth(name, n_layers) if layer_decay != 1.0 else n_layers + 1
+        groups.setdefault((decayed, depth), []).append(p)
+    return [{"params": params, "weight_decay": weight_decay if decayed else 0.0,
+             "lr": lr * layer_decay ** (n_layers + 1 - depth)}
+            for (decayed, depth), params in sorted(groups.items())]
 
 
 class WeightAverage:
@@ -290,7 +308,8 @@ def train(cfg: TrainConfig) -> dict:
     total = steps_per_epoch * cfg.epochs
     # The main model and the auxiliary head share the encoder: one set of parameters to update.
     trained = torch.nn.ModuleList([model] + ([aux.model] if aux else []))
-    optimizer = torch.optim.AdamW(parameter_groups(trained, cfg.weight_decay), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(parameter_groups(
+        trained, cfg.weight_decay, cfg.lr, cfg.layer_decay, model.encoder.config.num_hidden_layers))
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     warmup = max(1, int(total * cfg.warmup))
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -1,4 +1,4 @@
-"""The `stancebeam` command line: run, train, evaluate, split, calibrate, distill-label,
+"""The `stancebeam` command line: run, train, evaluate, split, calibrate, distill-label, adapt,
 export-onnx, query, report."""
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ commands:
   split      a fixed held-out fold of labelled JSONL (whole articles) for choosing recipes
   calibrate  fit per-class logit offsets for macro-F1 on held-out data, write them to models
   distill-label  label unlabelled stance pairs with teachers' mean probabilities (distillation)
+  adapt      masked-LM training of the base encoder on news text (train --init-from the result)
   export-onnx  build the int8 ONNX fast path of a model and print where it is cached
   query      SQL or a named preset over an output folder (DuckDB)
   report     a self-contained HTML report of an output folder
@@ -61,8 +62,8 @@ def cmd_train(argv: list[str]) -> int:
         parser.set_defaults(train=defaults.train, dev=defaults.dev)
     for field in ("task", "scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing",
                   "patience", "seed", "threads", "limit", "model_id", "evals_per_epoch",
-                  "class_weights", "select", "init_from", "swap_augment", "ema", "aux_task",
-                  "aux_train", "aux_weight", "aux_every", "distill", "distill_weight",
+                  "class_weights", "select", "init_from", "swap_augment", "layer_decay", "ema",
+                  "aux_task", "aux_train", "aux_weight", "aux_every", "distill", "distill_weight",
                   "distill_every"):
         default = getattr(defaults, field)
         optional_strings = ("init_from", "aux_task", "aux_train", "distill")
@@ -119,6 +120,12 @@ def cmd_distill_label(argv: list[str]) -> int:
     return main(argv)
 
 
+def cmd_adapt(argv: list[str]) -> int:
+    from stancebeam.classifier.domain_adapt import main
+
+    return main(argv)
+
+
 def cmd_export_onnx(argv: list[str]) -> int:
     from stancebeam.classifier.onnx_export import main
 
@@ -139,7 +146,7 @@ def cmd_report(argv: list[str]) -> int:
 
 COMMANDS = {"run": cmd_run, "train": cmd_train, "evaluate": cmd_evaluate,
             "split": cmd_split, "calibrate": cmd_calibrate, "distill-label": cmd_distill_label,
-            "export-onnx": cmd_export_onnx, "query": cmd_query, "report": cmd_report}
+            "adapt": cmd_adapt, "export-onnx": cmd_export_onnx, "query": cmd_query, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    _setup_logging(verbose=argv[0] in ("run", "train"))
+    _setup_logging(verbose=argv[0] in ("run", "train", "adapt"))
     return COMMANDS[argv[0]](argv[1:])
 
 

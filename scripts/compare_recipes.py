@@ -42,6 +42,16 @@ RECIPES = {
         # multi-task: directed stance batches through the same encoder
         "mtl": ["--aux-task", "stance", "--aux-train", str(DIRECTED / "train.jsonl"),
                 "--aux-weight", "0.5", "--aux-every", "2"],
+        # an exponential moving average of the weights, shipped instead of the last step's; the
+        # decay gives a window of about 100 steps, a sixth of the fold's ~660 (not tuned)
+        "ema": ["--ema", "0.99"],
+        # layer-wise learning-rate decay: the head at 6e-5, each layer below 0.85 times the one
+        # above (layer 1 at 2.3e-5); the usual values for a 6-layer encoder, not tuned
+        "llrd": ["--lr", "6e-5", "--layer-decay", "0.85"],
+        # domain-adaptive pretraining: the fine-tune starts from the encoder after masked-LM on
+        # the Wikinews articles (`stancebeam adapt --news ../shared/data/news/wikinews.jsonl
+        # --out runs/dapt`, 2 epochs)
+        "dapt": ["--init-from", "runs/dapt"],
     },
     "stance": {
         "baseline": [],

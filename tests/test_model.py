@@ -9,6 +9,7 @@ from stancebeam.classifier.artifacts import MANIFEST, WEIGHTS, ModelLoadError, l
 from stancebeam.classifier.encoding import TargetEncoder, TargetExample
 from stancebeam.classifier.inference import TargetClassifier
 from stancebeam.pipeline.cli import main as cli_main
+from tests.conftest import corpus_texts
 
 SENTENCE = "Kim Jong Un praised China but warned the United States."
 EXAMPLES = [TargetExample(SENTENCE, 0, 11), TargetExample(SENTENCE, 20, 25),
@@ -385,3 +386,70 @@ def test_soft_target_loss_is_least_at_the_teachers_distribution(tiny_stance_mode
     bad.write_text(json.dumps(rows[0]) + "\n")
     with pytest.raises(ValueError, match="teacher_probs"):
         SoftTargets(str(bad), loaded.encoder, 5, 4, 1.0, 1, __import__("random").Random(0))
+
+
+def test_layer_decay_gives_lower_layers_smaller_rates(tiny_model_dir):
+    from stancebeam.classifier.train import layer_depth, parameter_groups
+
+    model = load_model(tiny_model_dir).model
+    assert layer_depth("encoder.embeddings.LayerNorm.weight", 2) == 0
+    assert layer_depth("0.encoder.encoder.layer.1.output.dense.weight", 2) == 2
+    assert layer_depth("head.weight", 2) == 3
+    rate_of = {}
+    for group in parameter_groups(model, 0.01, 1e-4, layer_decay=0.5, n_layers=2):
+        for p in group["params"]:
+            rate_of[id(p)] = group["lr"]
+    named = dict(model.named_parameters())
+    assert len(rate_of) == sum(p.requires_grad for p in named.values())  # every parameter, once
+    assert rate_of[id(named["head.weight"])] == pytest.approx(1e-4)
+    assert rate_of[id(named["encoder.encoder.layer.1.attention.self.query.weight"])] == pytest.approx(5e-5)
+    assert rate_of[id(named["encoder.encoder.layer.0.attention.self.query.weight"])] == pytest.approx(2.5e-5)
+    assert rate_of[id(named["encoder.embeddings.position_embeddings.weight"])] == pytest.approx(1.25e-5)
+    # Off (the default): one rate, and weight decay only where it belongs.
+    groups = parameter_groups(model, 0.01, 1e-4)
+    assert {g["lr"] for g in groups} == {1e-4} and sorted(g["weight_decay"] for g in groups) == [0.0, 0.01]
+
+
+def test_masking_predicts_only_ordinary_tokens(tiny_model_dir):
+    import torch
+
+    from stancebeam.classifier.domain_adapt import chunked, mask_tokens
+
+    tokenizer = load_model(tiny_model_dir).tokenizer
+    seqs = chunked(tokenizer, ["Kim Jong Un praised China. " * 20, "The talks went on. " * 20], 16)
+    assert seqs and all(len(s) == 16 and s[0] == tokenizer.cls_token_id
+                        and s[-1] == tokenizer.sep_token_id for s in seqs)
+    ids = torch.tensor(seqs)
+    inputs, labels = mask_tokens(ids, tokenizer, torch.Generator().manual_seed(0), rate=0.5)
+    chosen = labels != -100
+    assert chosen.any() and not chosen[:, 0].any() and not chosen[:, -1].any()
+    assert torch.equal(labels[chosen], ids[chosen])  # the originals are what is predicted
+    assert torch.equal(inputs[~chosen], ids[~chosen])  # nothing else changes
+    assert (inputs[chosen] == tokenizer.mask_token_id).float().mean() > 0.5
+
+
+def test_adapted_encoder_starts_a_fine_tune(tiny_model_dir, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from stancebeam.classifier.artifacts import WORD_EMBEDDINGS
+
+    news = tmp_path / "news.jsonl"
+    news.write_text("".join(json.dumps({"id": str(i), "text": text}) + "\n"
+                            for i, text in enumerate(corpus_texts() * 2)) + '{"id": "x", "text": ""}\n')
+    adapted = tmp_path / "adapted"
+    encoder = str(tiny_model_dir / "encoder")
+    assert cli_main(["adapt", "--news", str(news), "--out", str(adapted), "--base-path", encoder,
+                     "--epochs", "2", "--batch-size", "8", "--length", "32", "--threads", "1",
+                     "--lr", "1e-3"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["documents"] == 2 * len(corpus_texts())  # the empty article is skipped
+    assert summary["heldout_mlm_loss_after"] < summary["heldout_mlm_loss_before"]
+    state = load_file(str(adapted / WEIGHTS))
+    assert WORD_EMBEDDINGS not in state and all(k.startswith("encoder.") for k in state)
+    train = write_newsmtsc(tmp_path / "train.jsonl", 16)
+    out = tmp_path / "tuned"
+    assert cli_main(["train", "--train", str(train), "--dev", str(train), "--out", str(out),
+                     "--base-path", encoder, "--init-from", str(adapted), "--epochs", "1",
+                     "--batch-size", "8", "--threads", "1", "--max-length", "32",
+                     "--layer-decay", "0.8"]) == 0
+    assert json.loads((out / MANIFEST).read_text())["training"]["init_from"] == str(adapted)
