@@ -52,6 +52,8 @@ RECIPES = {
         # the Wikinews articles (`stancebeam adapt --news ../shared/data/news/wikinews.jsonl
         # --out runs/dapt`, 2 epochs)
         "dapt": ["--init-from", "runs/dapt"],
+        # llrd (ahead on the multi-target sentences) and ema (ahead on the whole fold), together
+        "llrd-ema": ["--lr", "6e-5", "--layer-decay", "0.85", "--ema", "0.99"],
     },
     "stance": {
         "baseline": [],
