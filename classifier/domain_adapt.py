@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stancebeam.classifier.artifacts import DEFAULT_BASE, WEIGHTS, WORD_EMBEDDINGS, load_base, resolve_base
+from stancebeam.classifier.artifacts import (DEFAULT_BASE, WEIGHTS, WORD_EMBEDDINGS, load_base,
+                                             resolve_base)
 
 log = logging.getLogger(__name__)
 

@@ -146,7 +146,8 @@ def cmd_report(argv: list[str]) -> int:
 
 COMMANDS = {"run": cmd_run, "train": cmd_train, "evaluate": cmd_evaluate,
             "split": cmd_split, "calibrate": cmd_calibrate, "distill-label": cmd_distill_label,
-            "adapt": cmd_adapt, "export-onnx": cmd_export_onnx, "query": cmd_query, "report": cmd_report}
+            "adapt": cmd_adapt, "export-onnx": cmd_export_onnx, "query": cmd_query,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
