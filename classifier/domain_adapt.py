@@ -29,20 +29,16 @@ import torch
 
 from stancebeam.classifier.artifacts import (DEFAULT_BASE, WEIGHTS, WORD_EMBEDDINGS, load_base,
                                              resolve_base)
+from stancebeam.classifier.tasks import jsonl_records
+from stancebeam.classifier.train import linear_schedule
 
 log = logging.getLogger(__name__)
 
 
 def news_texts(path: str) -> list[str]:
     """The article bodies of a JSONL news file (`text` of each record), blank ones skipped."""
-    texts = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                text = json.loads(line).get("text") or ""
-                if text.strip():
-                    texts.append(text)
-    return texts
+    texts = (record.get("text") or "" for _, record in jsonl_records(path))
+    return [text for text in texts if text.strip()]
 
 
 def chunked(tokenizer, texts: list[str], length: int) -> list[list[int]]:
@@ -104,8 +100,8 @@ def mlm_loss(mlm, batches) -> float:
 
 def adapt(news: str, out: str, base: dict | None = None, epochs: int = 2, batch_size: int = 32,
           length: int = 128, lr: float = 1e-4, warmup: float = 0.06, head_only: float = 0.1,
-          heldout: float = 0.03,
-          seed: int = 13, threads: int = 2, limit: int | None = None) -> dict:
+          heldout: float = 0.03, seed: int = 13, threads: int = 2,
+          limit: int | None = None) -> dict:
     torch.set_num_threads(threads)
     random.seed(seed)
     torch.manual_seed(seed)
@@ -129,10 +125,8 @@ def adapt(news: str, out: str, base: dict | None = None, epochs: int = 2, batch_
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(train_seqs) / batch_size)
     total = steps_per_epoch * epochs
-    warm = max(1, int(total * warmup))
     head_steps = int(total * head_only)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    scheduler = linear_schedule(optimizer, total, warmup)
     before = mlm_loss(mlm, held)
     log.info("adapting on %d sequences of %d tokens (%d held out), %d steps; held-out loss %.3f",
              len(train_seqs), length, len(held_seqs), total, before)

@@ -104,6 +104,13 @@ def freeze_word_embeddings(model: SpanClassifier, trainable_rows: list[int]) -> 
     weight.register_hook(lambda grad: grad * mask)
 
 
+def linear_schedule(optimizer, total: int, warmup: float):
+    """Linear warm-up over the first `warmup` share of `total` steps, then linear decay to 0."""
+    warm = max(1, int(total * warmup))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+
+
 _LAYER = re.compile(r"\.layer\.(\d+)\.")
 
 
@@ -311,9 +318,7 @@ def train(cfg: TrainConfig) -> dict:
     optimizer = torch.optim.AdamW(parameter_groups(
         trained, cfg.weight_decay, cfg.lr, cfg.layer_decay, model.encoder.config.num_hidden_layers))
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
-    warmup = max(1, int(total * cfg.warmup))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    scheduler = linear_schedule(optimizer, total, cfg.warmup)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=loss_weights(train_y, len(task.labels), cfg.class_weights),
         label_smoothing=cfg.label_smoothing)
