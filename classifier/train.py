@@ -60,6 +60,7 @@ class TrainConfig:
     init_from: str | None = None  # a trained model directory whose encoder layers start training
     layer_decay: float = 1.0  # layer-wise learning-rate decay (1: one rate for all layers)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); eval/ship it
+    rdrop: float = 0.0  # R-Drop: weight of the KL between two dropout passes of each batch (0: off)
     aux_task: str | None = None  # multi-task: a second task trained through the same encoder
     aux_train: str | None = None  # that task's labelled JSONL
     aux_weight: float = 0.5  # its loss weight
@@ -138,6 +139,17 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float, lr: float,
     return [{"params": params, "weight_decay": weight_decay if decayed else 0.0,
              "lr": lr * layer_decay ** (n_layers + 1 - depth)}
             for (decayed, depth), params in sorted(groups.items())]
+
+
+def rdrop_loss(loss_fn, logits_a: torch.Tensor, logits_b: torch.Tensor, labels: torch.Tensor,
+               alpha: float) -> torch.Tensor:
+    """R-Drop (Liang et al. 2021): the same batch through the network twice, with different
+    dropout masks; both passes' task loss plus `alpha` times the symmetric KL between their
+    predicted distributions, which pulls the dropout sub-networks toward agreement."""
+    log_a, log_b = logits_a.log_softmax(-1), logits_b.log_softmax(-1)
+    kl = (torch.nn.functional.kl_div(log_a, log_b, log_target=True, reduction="batchmean")
+          + torch.nn.functional.kl_div(log_b, log_a, log_target=True, reduction="batchmean")) / 2
+    return (loss_fn(logits_a, labels) + loss_fn(logits_b, labels)) / 2 + alpha * kl
 
 
 class WeightAverage:
@@ -363,8 +375,12 @@ def train(cfg: TrainConfig) -> dict:
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10)
         for idx in bar:
             arrays = pad_batch([encoded[i] for i in idx], encoder.pad_id)
-            logits = model(**{k: torch.from_numpy(v) for k, v in arrays.items()})
-            loss = loss_fn(logits, labels[idx])
+            inputs = {k: torch.from_numpy(v) for k, v in arrays.items()}
+            if cfg.rdrop > 0:  # both dropout passes in one forward over the batch stacked twice
+                logits = model(**{k: torch.cat([v, v]) for k, v in inputs.items()})
+                loss = rdrop_loss(loss_fn, *logits.chunk(2), labels[idx], cfg.rdrop)
+            else:
+                loss = loss_fn(model(**inputs), labels[idx])
             for extra in (aux.loss(step) if aux else None,
                           soft.loss(model, step) if soft else None):
                 if extra is not None:

@@ -410,6 +410,31 @@ def test_layer_decay_gives_lower_layers_smaller_rates(tiny_model_dir):
     assert {g["lr"] for g in groups} == {1e-4} and sorted(g["weight_decay"] for g in groups) == [0.0, 0.01]
 
 
+def test_rdrop_adds_the_disagreement_of_two_dropout_passes(tiny_model_dir, tmp_path):
+    import torch
+
+    from stancebeam.classifier.train import rdrop_loss
+
+    ce = torch.nn.CrossEntropyLoss()
+    labels = torch.tensor([0, 2])
+    a = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.1, 1.5]])
+    # Two passes that agree: only the task loss is left.
+    assert rdrop_loss(ce, a, a.clone(), labels, 4.0).item() == pytest.approx(ce(a, labels).item())
+    b = torch.tensor([[0.0, 2.0, -1.0], [1.5, 0.1, 0.5]])
+    plain = (ce(a, labels) + ce(b, labels)).item() / 2
+    assert rdrop_loss(ce, a, b, labels, 0.0).item() == pytest.approx(plain)
+    assert rdrop_loss(ce, a, b, labels, 1.0).item() > plain  # disagreement costs
+    # It trains a model, and the manifest records it.
+    train = write_newsmtsc(tmp_path / "train.jsonl", 24)
+    dev = write_newsmtsc(tmp_path / "dev.jsonl", 6)
+    out = tmp_path / "rdrop"
+    assert cli_main(["train", "--train", str(train), "--dev", str(dev), "--out", str(out),
+                     "--base-path", str(tiny_model_dir / "encoder"), "--epochs", "1",
+                     "--batch-size", "8", "--threads", "1", "--max-length", "32",
+                     "--rdrop", "1.0"]) == 0
+    assert json.loads((out / MANIFEST).read_text())["training"]["rdrop"] == 1.0
+
+
 def test_masking_predicts_only_ordinary_tokens(tiny_model_dir):
     import torch
 
