@@ -62,9 +62,9 @@ def cmd_train(argv: list[str]) -> int:
         parser.set_defaults(train=defaults.train, dev=defaults.dev)
     for field in ("task", "scheme", "max_length", "epochs", "batch_size", "lr", "label_smoothing",
                   "patience", "seed", "threads", "limit", "model_id", "evals_per_epoch",
-                  "class_weights", "select", "init_from", "swap_augment", "layer_decay", "ema", "rdrop",
-                  "aux_task", "aux_train", "aux_weight", "aux_every", "distill", "distill_weight",
-                  "distill_every"):
+                  "class_weights", "select", "init_from", "swap_augment", "layer_decay", "ema",
+                  "rdrop", "aux_task", "aux_train", "aux_weight", "aux_every", "distill",
+                  "distill_weight", "distill_every"):
         default = getattr(defaults, field)
         optional_strings = ("init_from", "aux_task", "aux_train", "distill")
         kind = type(default) if default is not None else (str if field in optional_strings else int)

@@ -55,7 +55,7 @@ RECIPES = {
         # llrd (ahead on the multi-target sentences) and ema (ahead on the whole fold), together
         "llrd-ema": ["--lr", "6e-5", "--layer-decay", "0.85", "--ema", "0.99"],
         # R-Drop: each batch twice with different dropout masks, plus the symmetric KL between the
-        # two passes at weight 1 (the paper's range for classification is 0.1-1; not tuned)
+        # two passes at weight 1 (not tuned)
         "rdrop": ["--rdrop", "1.0"],
     },
     "stance": {
