@@ -34,6 +34,9 @@ COMMON = {
                   "--evals-per-epoch", "1"],
     "stance": ["--config", "models/stance-minilm/stancebeam_model.json", "--select", "last"],
 }
+# The distillation recipes' shared part: the fold teachers' soft labels, one batch every second step.
+DISTILL_FOLD = ["--distill", "runs/distill/soft_fold.jsonl", "--distill-weight", "1.0",
+                "--distill-every", "2"]
 RECIPES = {
     "sentiment": {
         "baseline": [],
@@ -69,15 +72,12 @@ RECIPES = {
         "swap-all": ["--swap-augment", "all"],
         # ensemble distillation: 10,000 news pairs labelled by the four fold models above
         # (baseline and mtl-ema, seeds 13 and 7; `scripts/news_pairs.py`, `stancebeam distill-label`)
-        "distill": ["--distill", "runs/distill/soft_fold.jsonl", "--distill-weight", "1.0",
-                    "--distill-every", "2"],
+        "distill": DISTILL_FOLD,
         # the same with layer-wise learning-rate decay (ahead on multi-target sentences for
         # sentiment): the head at 8e-5, each layer below 0.85 times the one above (not tuned)
-        "distill-llrd": ["--distill", "runs/distill/soft_fold.jsonl", "--distill-weight", "1.0",
-                         "--distill-every", "2", "--lr", "8e-5", "--layer-decay", "0.85"],
+        "distill-llrd": [*DISTILL_FOLD, "--lr", "8e-5", "--layer-decay", "0.85"],
         # the same with R-Drop instead (ahead at every seed for sentiment; weight 1, not tuned)
-        "distill-rdrop": ["--distill", "runs/distill/soft_fold.jsonl", "--distill-weight", "1.0",
-                          "--distill-every", "2", "--rdrop", "1.0"],
+        "distill-rdrop": [*DISTILL_FOLD, "--rdrop", "1.0"],
     },
 }
 
