@@ -94,6 +94,11 @@ def test_extract_actors_transform(sample_doc):
     ("Biden lashed out at Republicans in Congress.", {"Republicans": "criticised", "Congress": None}),
     ("Trump hailed Xi Jinping as a great leader.", {"Jinping": "praised"}),
     ("Macron met Germany's chancellor in Paris.", {"Germany": None, "Paris": None}),
+    # An act that its own wording calls wrong sides with its victim; a neutral word does not.
+    ("Kim said that hostile forces' cruel slander and pressure upon the Chinese Communist Party "
+     "will fail.", {"Party": "wronged"}),
+    ("Biden condemned Russian aggression against Ukraine.", {"Russian": "criticised", "Ukraine": "wronged"}),
+    ("Trump kept up maximum pressure on Iran.", {"Iran": None}),
 ])
 def test_evaluation_cues(extractor, sentence, expected):
     from stancebeam.transforms.speakers import evaluation_cues

@@ -24,11 +24,10 @@ def stance(out, holder, target):
 @pytest.mark.parametrize("holder,target,expected", [
     ("person:kim_jong_un", "country:CHN", "favor"),
     ("person:kim_jong_un", "country:USA", "against"),
-    pytest.param("person:kim_jong_un", "party:ccp", "favor", marks=pytest.mark.xfail(strict=True, reason=(
-        "known model error: in 'hostile forces' cruel slander and all-round pressure upon the "
-        "Chinese Communist Party', the stance model reads Kim as against the party he defends "
-        "(-0.90), which outweighs his greeting on its anniversary (+0.39); no cue covers "
-        "hostility nouns. See models/stance-minilm/MODEL_CARD.md"))),
+    # "hostile forces' cruel slander and all-round pressure upon the Chinese Communist Party":
+    # the model alone reads the victim as Kim's target (-0.20 with v3); the `wronged` cue on
+    # victims of acts named as wrong (transforms/speakers.py) sides Kim with the party.
+    ("person:kim_jong_un", "party:ccp", "favor"),
     ("person:wang_wenbin", "country:PRK", "favor"),
 ])
 def test_the_speakers_stances_of_the_reference_article(output, holder, target, expected):

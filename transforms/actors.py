@@ -96,9 +96,9 @@ def link_short_forms(doc, spans):
 
 
 def mention_cue(cues: dict[int, str], start: int, end: int) -> Optional[str]:
-    """The cue on any of a mention's tokens; `protected` wins over `criticised` (see speakers)."""
+    """The cue on any of a mention's tokens; a victim's cue wins over `criticised` (see speakers)."""
     found = {cues[i] for i in range(start, end) if i in cues}
-    for cue in ("protected", "criticised", "praised"):
+    for cue in ("protected", "wronged", "criticised", "praised"):
         if cue in found:
             return cue
     return None

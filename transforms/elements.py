@@ -99,7 +99,7 @@ class Mention:
     sentence: str
     sentence_start: int
     holder_id: str
-    cue: Optional[str] = None  # criticised | praised | protected (speakers.evaluation_cues)
+    cue: Optional[str] = None  # criticised | praised | protected | wronged (speakers.evaluation_cues)
 
     @property
     def mention_id(self) -> str:
@@ -146,9 +146,10 @@ class MentionSentiment:
           back") counts with negative and positive swapped: the text sides with it. NewsMTSC's
           annotators read such targets as portrayed under attack (10 negative, 8 neutral of 18
           training targets) and the classifier follows them; we depart from that on purpose so
-          that sentiment and stance agree on whom a statement defends.
+          that sentiment and stance agree on whom a statement defends. So does wronged (the
+          victim of an act named as wrong: "slander upon the party").
         """
-        if self.mention.cue == "protected":
+        if self.mention.cue in ("protected", "wronged"):
             neg, neu, pos = self.probs
             return pos, neu, neg
         return _CUE_PROBS.get(self.mention.cue, self.probs)

@@ -88,7 +88,8 @@ MENTIONS = pa.schema([
     pa.field("sentence", pa.string(), nullable=False),
     pa.field("holder_id", pa.string(), nullable=False),  # speaker of the sentence, or "article"
     # How the sentence's own wording evaluates the mention (transforms/speakers.py): criticised
-    # ("took a shot at the US"), praised, protected (a victim of a criticised act), or null.
+    # ("took a shot at the US"), praised, protected (a victim of a criticised act), wronged (the
+    # victim of an act named as wrong: "slander upon the party"), or null.
     # The columns below are the classifier's raw output; actor_sentiment and actor_stance apply
     # the cue (transforms/classify.py, ClassifiedMention).
     pa.field("cue", pa.string()),

@@ -94,7 +94,16 @@ _OUT_AT = _forms("hit") | _forms("lash") | _forms("rail") | {"hitting", "lashing
 # "criticised X for failing to ..." : the act is an omission, so its objects are no victims.
 _OMISSIONS = frozenset(f for b in ("fail", "refuse", "decline", "neglect") for f in _forms(b))
 
-PROTECTED, CRITICISED, PRAISED = "protected", "criticised", "praised"
+# Words that name an act against someone as wrong in themselves: whoever speaks of "slander
+# upon X" or "aggression against Y" takes the side of X and Y. Neutral words for the same acts
+# ("pressure", "sanctions", "attack") are left out: "maximum pressure on Iran" is no defence of Iran.
+HOSTILE_ACT_WORDS = frozenset("""slander slanders smear smears aggression bullying harassment
+interference meddling provocation provocations persecution oppression repression intimidation
+blackmail coercion cruel brutal vicious unprovoked unjust unjustified""".split())
+# Not "in": "interference in the election" names no victim, "aggression in their campaign" none.
+_AGAINST = frozenset({"against", "on", "upon", "toward", "towards"})
+
+PROTECTED, WRONGED, CRITICISED, PRAISED = "protected", "wronged", "criticised", "praised"
 
 
 def _tokens(node, skip_clauses: bool = True) -> set[int]:
@@ -123,6 +132,26 @@ def _criticised_objects(verb) -> list:
     return [o for p in preps for o in p.children if o.dep_ == "pobj"]
 
 
+def _is_hostile_act(noun) -> bool:
+    """A noun that the sentence names as a wrong done to someone: "aggression", "cruel pressure",
+    "slander and pressure" (the words may modify it or be conjoined with it)."""
+    if noun.lower_ in HOSTILE_ACT_WORDS:
+        return True
+    if noun.dep_ == "conj" and noun.head.lower_ in HOSTILE_ACT_WORDS:
+        return True
+    return any(c.dep_ in ("amod", "nmod", "compound", "conj") and c.lower_ in HOSTILE_ACT_WORDS
+               for c in noun.children)
+
+
+def _victims_of_hostile_acts(sent) -> list:
+    """The objects of "<hostile act> against/on/upon/toward X" ("slander upon the party",
+    "Russian aggression against Ukraine"); not of "of", which names the culprit as often as the
+    victim ("the aggression of Russia")."""
+    return [obj for noun in sent if _is_hostile_act(noun)
+            for prep in noun.children if prep.dep_ == "prep" and prep.lower_ in _AGAINST
+            for obj in prep.children if obj.dep_ == "pobj"]
+
+
 def evaluation_cues(sent) -> dict[int, str]:
     """Token index -> how the sentence's own wording evaluates that party.
 
@@ -132,7 +161,11 @@ def evaluation_cues(sent) -> dict[int, str]:
     - protected: a victim of the criticised act ("denounced forces attempting to stifle Chinese
       progress", "accused Russia of trying to undermine Ukraine"): the speaker defends it. A
       target-sentiment model trained on NewsMTSC scores such victims negative (they are portrayed
-      under attack), the opposite of the speaker's stance toward them.
+      under attack), the opposite of the speaker's stance toward them;
+    - wronged: the victim of an act that the wording itself calls wrong ("cruel slander and
+      pressure upon the party", "aggression against Ukraine"): the speaker sides with it. Kept
+      apart from `protected` because the two measure differently as stance overrides
+      (benchmarks/cue_precision.py; models/stance-minilm/MODEL_CARD.md).
     Lexical cues are explicit where the classifier has to guess; the aggregation lets them
     override it (transforms/classify.py, ClassifiedMention.oriented).
     """
@@ -160,6 +193,10 @@ def evaluation_cues(sent) -> dict[int, str]:
             for t in act.subtree:
                 if t.i != act.i and t.i not in agents:
                     cues[t.i] = PROTECTED
+    for victim in _victims_of_hostile_acts(sent):
+        for i in _tokens(victim):
+            if cues.get(i) != PROTECTED:
+                cues[i] = WRONGED
     return cues
 
 

@@ -28,8 +28,10 @@ STANCES = ("against", "neutral", "favor")
 TOP_EVIDENCE = 3
 # The sentence's own wording about the target, when the holder is the sentence's speaker
 # (speakers.evaluation_cues): the object of a criticism, of praise, or the victim of a criticised
-# act ("denounced forces attempting to hold China back": the speaker defends China).
-CUE_STANCE = {"criticised": (1.0, 0.0, 0.0), "praised": (0.0, 0.0, 1.0), "protected": (0.0, 0.0, 1.0)}
+# act ("denounced forces attempting to hold China back": the speaker defends China) or of an act
+# named as wrong ("slander upon the party"). Which of them apply is configured (stance.cues).
+CUE_STANCE = {"criticised": (1.0, 0.0, 0.0), "praised": (0.0, 0.0, 1.0), "protected": (0.0, 0.0, 1.0),
+              "wronged": (0.0, 0.0, 1.0)}
 
 
 @dataclasses.dataclass(frozen=True)
