@@ -7,7 +7,8 @@ Parses every sentence with the pipeline's spaCy set-up, tags tokens with
 `transforms.speakers.evaluation_cues`, and counts the gold label of each target that carries a
 cue: its polarity (NewsMTSC), or how the pair's other entity stands toward it, favor / against /
 none (the directed data, recognised by its `relation` field). The aggregation lets `criticised`
-and `praised` override the classifier, and `protected` swap it; this is the evidence that they may.
+and `praised` override the classifier, and `protected` and `wronged` swap it; this is the evidence
+that they may.
 The pair model's rows take a cue only when the other actor is the sentence's speaker, so the
 directed counts are also given for those pairs alone (`<cue>@speaker`): the other pairs are often
 the culprit of a criticised act and its victim, where `protected` is not applied.

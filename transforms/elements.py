@@ -147,7 +147,8 @@ class MentionSentiment:
           annotators read such targets as portrayed under attack (10 negative, 8 neutral of 18
           training targets) and the classifier follows them; we depart from that on purpose so
           that sentiment and stance agree on whom a statement defends. So does wronged (the
-          victim of an act named as wrong: "slander upon the party").
+          victim of an act named as wrong: "slander upon the party"; 1 NewsMTSC training
+          target, gold negative, as for protected).
         """
         if self.mention.cue in ("protected", "wronged"):
             neg, neu, pos = self.probs
