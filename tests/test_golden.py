@@ -2,8 +2,9 @@
 
 The dump was first made before issue 16's refactor, to show it changed no row; it was remade
 when the stance model came in (actor_stance rows from pairs, quotations keeping their speaker)
-and when the pair model's cues changed (`protected` off, `wronged` on), and now pins the tables against unintended change. Regenerate with `python -m tests.golden`
-only for an intended change, and say so in the commit.
+and when the pair model's cues changed (`protected` off, `wronged` on), and now pins the tables
+against unintended change. Regenerate with `python -m tests.golden` only for an intended change,
+and say so in the commit.
 """
 from tests.golden import differences, read_golden, run_golden
 
