@@ -30,6 +30,33 @@ TOWARD = {"e1_favors_e2": {"e2": "favor"}, "e2_favors_e1": {"e1": "favor"},
           "e1_against_e2": {"e2": "against"}, "e2_against_e1": {"e1": "against"}}
 
 
+def cue_of(doc, cues: dict[int, str], span: dict):
+    """The cue on the tokens that overlap a gold span ({"from", "to"} character offsets)."""
+    tokens = [t.i for t in doc if t.idx < span["to"] and t.idx + len(t) > span["from"]]
+    return mention_cue(cues, min(tokens), max(tokens) + 1) if tokens else None
+
+
+def count_newsmtsc(row: dict, doc, cues: dict[int, str], counts) -> None:
+    for target in row["targets"]:
+        cue = cue_of(doc, cues, target)
+        if cue:
+            counts[cue][GOLD[float(target["polarity"])]] += 1
+
+
+def count_directed(row: dict, doc, cues: dict[int, str], counts) -> None:
+    def entity_at(i: int):
+        return next((e for e in ("e1", "e2") if row[e]["from"] <= doc[i].idx < row[e]["to"]), None)
+
+    speakers = {find_speaker(sent, entity_at, lambda i: None) for sent in doc.sents}
+    for target, other in (("e1", "e2"), ("e2", "e1")):
+        cue = cue_of(doc, cues, row[target])
+        if cue:
+            gold = TOWARD.get(row["relation"], {}).get(target, "none")
+            counts[cue][gold] += 1
+            if other in speakers:
+                counts[f"{cue}@speaker"][gold] += 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/newsmtsc/train.jsonl")
@@ -41,31 +68,9 @@ def main(argv=None) -> int:
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     directed = "relation" in rows[0]
     texts = (r["sentence"] if directed else r["sentence_normalized"] for r in rows)
+    count = count_directed if directed else count_newsmtsc
     for row, doc in zip(rows, nlp.pipe(texts, batch_size=64)):
-        cues = {i: c for sent in doc.sents for i, c in evaluation_cues(sent).items()}
-
-        def cue_of(span: dict):
-            tokens = [t.i for t in doc if t.idx < span["to"] and t.idx + len(t) > span["from"]]
-            return mention_cue(cues, min(tokens), max(tokens) + 1) if tokens else None
-
-        if directed:
-            def entity_at(i: int):
-                return next((e for e in ("e1", "e2")
-                             if row[e]["from"] <= doc[i].idx < row[e]["to"]), None)
-
-            speakers = {find_speaker(sent, entity_at, lambda i: None) for sent in doc.sents}
-            for target, other in (("e1", "e2"), ("e2", "e1")):
-                cue = cue_of(row[target])
-                if cue:
-                    gold = TOWARD.get(row["relation"], {}).get(target, "none")
-                    counts[cue][gold] += 1
-                    if other in speakers:
-                        counts[f"{cue}@speaker"][gold] += 1
-            continue
-        for target in row["targets"]:
-            cue = cue_of(target)
-            if cue:
-                counts[cue][GOLD[float(target["polarity"])]] += 1
+        count(row, doc, {i: c for sent in doc.sents for i, c in evaluation_cues(sent).items()}, counts)
     report = {cue: dict(c, total=sum(c.values())) for cue, c in sorted(counts.items())}
     for cue, c in report.items():
         print(f"{cue:<10} " + "  ".join(f"{k} {v}" for k, v in c.items()))

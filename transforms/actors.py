@@ -15,7 +15,7 @@ from stancebeam.transforms.gazetteer import PERSON, Actor, Gazetteer, clean_surf
 from stancebeam.transforms.memory import release_free_memory
 from stancebeam.transforms.elements import (ERRORS, MAIN, AnalysedDocument, Document, ErrorRecord, Mention,
                                              WithErrors, excerpt, outputs, with_errors)
-from stancebeam.transforms.speakers import ARTICLE, continue_quotes, evaluation_cues, find_speaker
+from stancebeam.transforms.speakers import ARTICLE, CUE_PRIORITY, continue_quotes, evaluation_cues, find_speaker
 
 log = logging.getLogger(__name__)
 ACTOR_LABELS = frozenset({"PERSON", "NORP", "ORG", "GPE"})
@@ -98,7 +98,7 @@ def link_short_forms(doc, spans):
 def mention_cue(cues: dict[int, str], start: int, end: int) -> Optional[str]:
     """The cue on any of a mention's tokens; a victim's cue wins over `criticised` (see speakers)."""
     found = {cues[i] for i in range(start, end) if i in cues}
-    for cue in ("protected", "wronged", "criticised", "praised"):
+    for cue in CUE_PRIORITY:
         if cue in found:
             return cue
     return None

@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.pvalue import PCollection
 
 from stancebeam.transforms.gazetteer import Actor
+from stancebeam.transforms.speakers import VICTIM_CUES
 
 ERRORS = "errors"  # the tag of every error output: a PCollection[ErrorRecord]
 MAIN = "main"  # the tag of the main output of a DoFn that also has `errors`
@@ -150,7 +151,7 @@ class MentionSentiment:
           victim of an act named as wrong: "slander upon the party"; 1 NewsMTSC training
           target, gold negative, as for protected).
         """
-        if self.mention.cue in ("protected", "wronged"):
+        if self.mention.cue in VICTIM_CUES:
             neg, neu, pos = self.probs
             return pos, neu, neg
         return _CUE_PROBS.get(self.mention.cue, self.probs)

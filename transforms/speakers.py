@@ -104,6 +104,10 @@ blackmail coercion cruel brutal vicious unprovoked unjust unjustified""".split()
 _AGAINST = frozenset({"against", "on", "upon", "toward", "towards"})
 
 PROTECTED, WRONGED, CRITICISED, PRAISED = "protected", "wronged", "criticised", "praised"
+# The cues whose party the text sides with (their sentiment counts with its sign swapped), and the
+# order in which a mention's cues win: a victim inside a criticised phrase is still a victim.
+VICTIM_CUES = frozenset({PROTECTED, WRONGED})
+CUE_PRIORITY = (PROTECTED, WRONGED, CRITICISED, PRAISED)
 
 
 def _tokens(node, skip_clauses: bool = True) -> set[int]:
