@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from stancebeam.classifier.encoding import PairExample, pad_batch
-from stancebeam.classifier.tasks import jsonl_records, pair_from_record
+from stancebeam.classifier.tasks import jsonl_records, open_text, pair_from_record
 
 
 def read_pairs(path: str | Path) -> tuple[list[PairExample], list[dict]]:
@@ -96,11 +96,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--task", choices=["stance"], default="stance")
     parser.add_argument("--teachers", nargs="+", required=True, help="trained model folders")
     parser.add_argument("--data", required=True, help="directed-format JSONL (labels ignored)")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="JSONL; gzip-compressed when it ends in .gz")
     args = parser.parse_args(argv)
     examples, records = read_pairs(args.data)
     probs = teacher_probs(args.teachers, examples)
-    with open(args.out, "w", encoding="utf-8") as f:
+    with open_text(args.out, "w") as f:
         for record, p in zip(records, probs):
             record = {**record, "teacher_probs": [round(float(x), 5) for x in p],
                       "label": int(p.argmax())}

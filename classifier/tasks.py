@@ -7,6 +7,7 @@ example's roles can be swapped for augmentation.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 from pathlib import Path
 from typing import Callable
@@ -21,8 +22,15 @@ STANCE_SWAP = (0, 2, 1, 4, 3)
 POLARITY_TO_LABEL = {2.0: 0, 4.0: 1, 6.0: 2}
 
 
+def open_text(path: str | Path, mode: str = "r"):
+    """A text file, gzip-compressed when its name ends in .gz (large soft-label sets are committed so)."""
+    if str(path).endswith(".gz"):
+        return gzip.open(path, mode + "t", encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
 def jsonl_records(path: str | Path):
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -356,6 +356,22 @@ def test_distillation_labels_with_the_teachers_mean_and_trains_on_it(tiny_stance
     assert any(not np.array_equal(plain_state[k].numpy(), student_state[k].numpy()) for k in plain_state)
 
 
+def test_distill_label_writes_gzip_that_training_reads_back(tiny_stance_model_dir, tmp_path, capsys):
+    import gzip
+
+    from stancebeam.classifier.distill import read_pairs, read_soft
+
+    unlabelled = write_directed(tmp_path / "pairs.jsonl", 6)
+    soft = tmp_path / "soft.jsonl.gz"
+    assert cli_main(["distill-label", "--teachers", str(tiny_stance_model_dir),
+                     "--data", str(unlabelled), "--out", str(soft)]) == 0
+    with gzip.open(soft, "rt", encoding="utf-8") as f:  # really compressed, one record per line
+        assert len(f.read().splitlines()) == 6
+    examples, probs = read_soft(soft, 5)
+    assert examples == read_pairs(unlabelled)[0] and probs.shape == (6, 5)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-3)
+
+
 def test_soft_target_loss_is_least_at_the_teachers_distribution(tiny_stance_model_dir, tmp_path):
     import torch
 
