@@ -23,7 +23,11 @@ POLARITY_TO_LABEL = {2.0: 0, 4.0: 1, 6.0: 2}
 
 
 def open_text(path: str | Path, mode: str = "r"):
-    """A text file, gzip-compressed when its name ends in .gz (large soft-label sets are committed so)."""
+    """A text file, gzip-compressed when its name ends in .gz.
+
+    For large soft-label sets: the 54,839 news pairs with teacher probabilities take 23 MB plain
+    and 3.2 MB compressed.
+    """
     if str(path).endswith(".gz"):
         return gzip.open(path, mode + "t", encoding="utf-8")
     return open(path, mode, encoding="utf-8")
