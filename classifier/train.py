@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class TrainConfig:
-    train: str
+    train: str  # a labelled JSONL, or several joined by commas (read in order)
     dev: str
     out: str
     task: str = "sentiment"
@@ -282,6 +282,17 @@ def loss_weights(labels: list[int], n_labels: int, kind: str) -> torch.Tensor | 
     return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
 
+def read_training_files(task, paths: str):
+    """Examples and labels of one file, or of several joined by commas, read in order and
+    concatenated: a final model can train on train and dev together with the recipe fixed."""
+    examples, labels = [], []
+    for path in paths.split(","):
+        x, y = task.read(path.strip())
+        examples += x
+        labels += y
+    return examples, labels
+
+
 def train(cfg: TrainConfig) -> dict:
     """Trains, keeps the best dev checkpoint in `cfg.out`, and returns a summary dict."""
     seed_everything(cfg.seed)
@@ -291,7 +302,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.select not in ("best", "last"):
         raise ValueError(f"select must be best or last, got {cfg.select!r}")
     task = get_task(cfg.task)
-    train_x, train_y = task.read(cfg.train)
+    train_x, train_y = read_training_files(task, cfg.train)
     dev_x, dev_y = task.read(cfg.dev)
     if cfg.limit:
         train_x, train_y = train_x[:cfg.limit], train_y[:cfg.limit]

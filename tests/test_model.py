@@ -233,6 +233,24 @@ def test_swap_augmentation_maps_the_directions():
     assert swap_augmented(task, x, [0, 1, 2, 3, 4], "directed")[1] == [0, 1, 2, 3, 4, 2, 1, 4, 3]
 
 
+def test_training_reads_several_files_joined_by_commas_in_order(tmp_path):
+    from stancebeam.classifier.tasks import get_task
+    from stancebeam.classifier.train import read_training_files
+
+    def record(sentence, label):
+        return json.dumps({"sentence": sentence, "e1": {"from": 0, "to": 1},
+                           "e2": {"from": 2, "to": 3}, "label": label})
+
+    first, second = tmp_path / "train.jsonl", tmp_path / "valid.jsonl"
+    first.write_text(record("a b c", 1) + "\n" + record("d e f", 0) + "\n")
+    second.write_text(record("g h i", 4) + "\n")
+    x, y = read_training_files(get_task("stance"), f"{first}, {second}")
+    assert [e.sentence for e in x] == ["a b c", "d e f", "g h i"]
+    assert y == [1, 0, 4]
+    with pytest.raises(FileNotFoundError):
+        read_training_files(get_task("stance"), f"{first},{tmp_path / 'missing.jsonl'}")
+
+
 def test_multitask_and_weight_average_train_a_model_of_the_main_task_only(
         tiny_stance_model_dir, tmp_path):
     from safetensors.torch import load_file

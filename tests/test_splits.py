@@ -34,3 +34,11 @@ def test_split_command_writes_both_files(tmp_path, capsys):
     held = (tmp_path / "split" / "heldout.jsonl").read_text().splitlines()
     assert len(fit) + len(held) == 80 and len(held) == summary["heldout_lines"] > 0
     assert summary["heldout_targets"] == 2 * len(held)
+
+
+def test_record_grouping_can_split_one_sentence_across_the_folds():
+    lines = [json.dumps({"id": f"train-{n:05d}", "sentence": "One sentence, many pairs.",
+                         "label": 0}) + "\n" for n in range(50)]
+    rest, held = split_lines(lines, 5, 0, group="record")
+    assert rest and held and sorted(rest + held) == sorted(lines)
+    assert split_lines(lines, 5, 0)[1] in ([], lines)  # by article (sentence) it stays whole
