@@ -57,7 +57,7 @@ class TrainConfig:
     class_weights: str = "none"  # none | inverse | sqrt: loss weights from the label counts
     swap_augment: str = "none"  # stance: none | directed | all (swapped copies; see swap_augmented)
     select: str = "best"  # best (dev macro-F1, early stopping) | last (end of the schedule)
-    init_from: str | None = None  # a trained model directory whose encoder layers start training
+    init_from: str | None = None  # start from a trained model: its encoder (same task: all of it)
     layer_decay: float = 1.0  # layer-wise learning-rate decay (1: one rate for all layers)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); eval/ship it
     rdrop: float = 0.0  # R-Drop: weight of the KL between two dropout passes of each batch (0: off)
@@ -233,23 +233,36 @@ def evaluate_model(model, encoder, examples, labels, label_names, batch_size=64)
     return classification_report(labels, preds, label_names)
 
 
-def init_encoder(model: SpanClassifier, model_dir: str) -> None:
-    """Starts from another trained model's encoder layers (sequential transfer between tasks).
+def init_encoder(model: SpanClassifier, model_dir: str, task_name: str, marker_ids: list[int]) -> None:
+    """Starts from another trained model's weights.
 
-    Only `encoder.*` tensors are taken: the head belongs to the other task, and the word
-    embeddings (with the marker rows) stay those of the base encoder.
+    From a model of another task (sequential transfer) or from `stancebeam adapt`'s encoder, only
+    the `encoder.*` tensors are taken: the head belongs to the other task, and the word embeddings
+    (with the marker rows) stay those of the base encoder. From a model of the same task with the
+    same head, everything it trained is taken (head and marker rows too): training continues it.
     """
     from safetensors.torch import load_file
 
-    from stancebeam.classifier.artifacts import WEIGHTS
+    from stancebeam.classifier.artifacts import MANIFEST, MARKER_ROWS, WEIGHTS
 
-    state = {k: v.float() for k, v in load_file(str(Path(model_dir) / WEIGHTS)).items()
-             if k.startswith("encoder.")}
-    missing = set(state) - set(model.state_dict())
+    trained = {k: v.float() for k, v in load_file(str(Path(model_dir) / WEIGHTS)).items()}
+    manifest_path = Path(model_dir) / MANIFEST
+    source_task = json.loads(manifest_path.read_text())["task"] if manifest_path.exists() else None
+    head = {k: v for k, v in trained.items() if k.startswith("head.")}
+    current = model.state_dict()
+    continues = (source_task == task_name and MARKER_ROWS in trained
+                 and all(k in current and current[k].shape == v.shape for k, v in head.items()))
+    state = {k: v for k, v in trained.items()
+             if k.startswith("encoder.") or (continues and k.startswith("head."))}
+    missing = set(state) - set(current)
     if missing:
         raise ValueError(f"{model_dir} does not fit this encoder: {sorted(missing)[:3]}")
     model.load_state_dict(state, strict=False)
-    log.info("encoder initialised from %s (%d tensors)", model_dir, len(state))
+    if continues:
+        with torch.no_grad():
+            model.encoder.embeddings.word_embeddings.weight[marker_ids] = trained[MARKER_ROWS]
+    log.info("%s from %s (%d tensors)", "training continues" if continues else "encoder initialised",
+             model_dir, len(state))
 
 
 def swap_augmented(task, examples, labels, mode: str = "all"):
@@ -330,7 +343,7 @@ def train(cfg: TrainConfig) -> dict:
         for marker, token in zip(marker_ids, brackets):
             embeddings[marker] = embeddings[tokenizer.convert_tokens_to_ids(token)]
     if cfg.init_from:
-        init_encoder(model, cfg.init_from)
+        init_encoder(model, cfg.init_from, task.name, encoder.marker_ids)
     freeze_word_embeddings(model, marker_ids)
     encoded = encoder.encode(train_x)
     labels = torch.tensor(train_y)
