@@ -233,7 +233,8 @@ def evaluate_model(model, encoder, examples, labels, label_names, batch_size=64)
     return classification_report(labels, preds, label_names)
 
 
-def init_encoder(model: SpanClassifier, model_dir: str, task_name: str, marker_ids: list[int]) -> None:
+def init_from_model(model: SpanClassifier, model_dir: str, task_name: str,
+                    marker_ids: list[int]) -> None:
     """Starts from another trained model's weights.
 
     From a model of another task (sequential transfer) or from `stancebeam adapt`'s encoder, only
@@ -343,7 +344,7 @@ def train(cfg: TrainConfig) -> dict:
         for marker, token in zip(marker_ids, brackets):
             embeddings[marker] = embeddings[tokenizer.convert_tokens_to_ids(token)]
     if cfg.init_from:
-        init_encoder(model, cfg.init_from, task.name, encoder.marker_ids)
+        init_from_model(model, cfg.init_from, task.name, encoder.marker_ids)
     freeze_word_embeddings(model, marker_ids)
     encoded = encoder.encode(train_x)
     labels = torch.tensor(train_y)

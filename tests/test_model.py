@@ -514,12 +514,12 @@ def test_adapted_encoder_starts_a_fine_tune(tiny_model_dir, tmp_path, capsys):
     assert json.loads((out / MANIFEST).read_text())["training"]["init_from"] == str(adapted)
 
 
-def test_init_from_a_model_of_the_same_task_continues_it_and_of_another_takes_the_encoder(
+def test_init_from_a_model_of_the_same_task_continues_it_and_from_another_takes_the_encoder(
         tiny_model_dir, tiny_stance_model_dir):
     import torch
 
     from stancebeam.classifier.artifacts import WORD_EMBEDDINGS
-    from stancebeam.classifier.train import init_encoder
+    from stancebeam.classifier.train import init_from_model
 
     def fresh(model_dir):  # the same architecture with every trained tensor scrambled
         loaded = load_model(model_dir)
@@ -532,7 +532,7 @@ def test_init_from_a_model_of_the_same_task_continues_it_and_of_another_takes_th
 
     source = load_model(tiny_stance_model_dir).model.state_dict()
     target = fresh(tiny_stance_model_dir)
-    init_encoder(target.model, str(tiny_stance_model_dir), "stance", target.encoder.marker_ids)
+    init_from_model(target.model, str(tiny_stance_model_dir), "stance", target.encoder.marker_ids)
     after = target.model.state_dict()
     for name, tensor in source.items():  # the marker rows included; float16 on disk
         assert torch.allclose(after[name], tensor, atol=1e-2), name
@@ -540,7 +540,7 @@ def test_init_from_a_model_of_the_same_task_continues_it_and_of_another_takes_th
     # From the sentiment model: the encoder layers only; the stance head stays its own.
     target = fresh(tiny_stance_model_dir)
     head_before = target.model.head.weight.detach().clone()
-    init_encoder(target.model, str(tiny_model_dir), "stance", target.encoder.marker_ids)
+    init_from_model(target.model, str(tiny_model_dir), "stance", target.encoder.marker_ids)
     sentiment = load_model(tiny_model_dir).model.state_dict()
     assert torch.equal(target.model.head.weight, head_before)
     layer = "encoder.encoder.layer.0.attention.self.query.weight"
