@@ -244,11 +244,12 @@ def init_from_model(model: SpanClassifier, model_dir: str, task_name: str,
     """
     from safetensors.torch import load_file
 
-    from stancebeam.classifier.artifacts import MANIFEST, MARKER_ROWS, WEIGHTS
+    from stancebeam.classifier.artifacts import MANIFEST, MARKER_ROWS, WEIGHTS, read_manifest
 
     trained = {k: v.float() for k, v in load_file(str(Path(model_dir) / WEIGHTS)).items()}
-    manifest_path = Path(model_dir) / MANIFEST
-    source_task = json.loads(manifest_path.read_text())["task"] if manifest_path.exists() else None
+    # `adapt` writes encoder weights without a manifest: those have no task and no head.
+    has_manifest = (Path(model_dir) / MANIFEST).is_file()
+    source_task = read_manifest(model_dir).get("task") if has_manifest else None
     head = {k: v for k, v in trained.items() if k.startswith("head.")}
     current = model.state_dict()
     continues = (source_task == task_name and MARKER_ROWS in trained

@@ -15,17 +15,7 @@ import collections
 import json
 import sys
 
-from stancebeam.classifier.tasks import STANCE_LABELS
-
-
-def copy_key(record: dict) -> tuple:
-    return (record["sentence"], record["e1"]["from"], record["e1"]["to"],
-            record["e2"]["from"], record["e2"]["to"])
-
-
-def read(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+from stancebeam.classifier.tasks import STANCE_LABELS, read_directed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,21 +23,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", default="../shared/data/directed/train.jsonl")
     parser.add_argument("--valid", default="../shared/data/directed/valid.jsonl")
     args = parser.parse_args(argv)
-    train, valid = read(args.train), read(args.valid)
+    # A PairExample is the sentence and both spans: equal examples are copies of one record.
+    train, train_y = read_directed(args.train)
+    valid, valid_y = read_directed(args.valid)
     train_labels = collections.defaultdict(set)
-    for record in train:
-        train_labels[copy_key(record)].add(record["label"])
-    counts = collections.Counter(copy_key(r) for r in train)
-    copies = [r for r in valid if copy_key(r) in train_labels]
-    per_class = collections.Counter(STANCE_LABELS[r["label"]] for r in copies)
-    totals = collections.Counter(STANCE_LABELS[r["label"]] for r in valid)
+    for example, label in zip(train, train_y):
+        train_labels[example].add(label)
+    counts = collections.Counter(train)
+    copies = [(example, label) for example, label in zip(valid, valid_y) if example in train_labels]
+    per_class = collections.Counter(STANCE_LABELS[label] for _, label in copies)
+    totals = collections.Counter(STANCE_LABELS[label] for label in valid_y)
     print(json.dumps({
         "train_records": len(train),
         "train_keys_repeated": sum(n > 1 for n in counts.values()),
         "train_keys_with_two_labels": sum(len(v) > 1 for v in train_labels.values()),
         "valid_records": len(valid),
         "valid_copies_of_train": len(copies),
-        "valid_copies_same_label": sum(train_labels[copy_key(r)] == {r["label"]} for r in copies),
+        "valid_copies_same_label": sum(train_labels[example] == {label} for example, label in copies),
         "valid_copies_per_class": {k: f"{per_class[k]}/{totals[k]}" for k in STANCE_LABELS},
     }))
     return 0

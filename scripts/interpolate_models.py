@@ -23,14 +23,13 @@ def interpolate(a_dir: str, b_dir: str, alpha: float, out: str, model_id: str) -
     for key in ("task", "labels", "scheme", "max_length", "base", "marker_tokens"):
         if a.manifest.get(key) != b.manifest.get(key):
             raise SystemExit(f"{a_dir} and {b_dir} differ in {key}: they cannot be mixed")
-    b_state = b.model.state_dict()
-    # The word embeddings are the base encoder's, except the marker rows: mix those rows only.
-    mixed = {k: alpha * v + (1 - alpha) * b_state[k] for k, v in a.model.state_dict().items()}
-    markers = a.encoder.marker_ids
-    embeddings = b_state[WORD_EMBEDDINGS].clone()
-    embeddings[markers] = mixed[WORD_EMBEDDINGS][markers]
-    mixed[WORD_EMBEDDINGS] = embeddings
-    b.model.load_state_dict(mixed)
+    a_state, b_state = a.model.state_dict(), b.model.state_dict()
+    for key, tensor in b_state.items():
+        if key == WORD_EMBEDDINGS:  # the base encoder's and frozen, except the marker rows
+            rows = b.encoder.marker_ids
+            tensor[rows] = alpha * a_state[key][rows] + (1 - alpha) * tensor[rows]
+        elif tensor.is_floating_point():
+            tensor.copy_(alpha * a_state[key] + (1 - alpha) * tensor)
     extra = {"training": b.manifest.get("training", {}),
              "interpolation": {"a": a_dir, "b": b_dir, "alpha": alpha,
                                "a_model_id": a.manifest["model_id"],

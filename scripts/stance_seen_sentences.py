@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=VALID, help="the labelled split to score")
     parser.add_argument("--train", default=TRAIN, help="the split whose sentences count as seen")
     args = parser.parse_args(argv)
-    with open(args.train, encoding="utf-8") as f:
-        train_sentences = {json.loads(line)["sentence"] for line in f if line.strip()}
+    train_sentences = {example.sentence for example in read_directed(args.train)[0]}
     examples, gold = read_directed(args.data)
     gold = np.asarray(gold)
     seen = np.array([ex.sentence in train_sentences for ex in examples])
